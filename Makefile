@@ -1,0 +1,32 @@
+# The two commands of the README: `make demo` and `make test`. Both install what they need first.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.bootstrapped
+
+# jsii prints an end-of-life banner for Node 20 in every process; the CDK CLI must stay offline.
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export CDK_DISABLE_CLI_TELEMETRY := 1
+
+.PHONY: setup test lint format demo synth bench clean
+
+setup: $(STAMP)
+
+$(STAMP): scripts/bootstrap.sh requirements.txt requirements-dev.txt lambda_src/requirements.txt package.json
+	VENV=$(VENV) bash scripts/bootstrap.sh
+	touch $@
+
+## Lint, then the whole test suite.
+test: setup lint
+	$(VENV)/bin/pytest
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+clean:
+	rm -rf cdk.out demo_out bench_out .pytest_cache .ruff_cache

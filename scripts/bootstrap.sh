@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs everything the tests, the demo and `cdk synth` need on a fresh Debian 12 machine:
+# Debian's GDAL with its headers, a virtual environment with the pinned Python packages and the GDAL
+# bindings built against that GDAL (with NumPy, so gdal_array works), and the pinned CDK CLI from npm.
+# Safe to run again: each step is skipped when what it installs is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=${VENV:-.venv}
+PYTHON=${PYTHON:-python3}
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+missing=()
+command -v gdal-config >/dev/null || missing+=(gdal-bin libgdal-dev)
+command -v g++ >/dev/null || missing+=(g++)
+command -v npm >/dev/null || missing+=(nodejs npm)
+"$PYTHON" -c "import ensurepip, venv" 2>/dev/null || missing+=(python3-venv)
+if ((${#missing[@]})); then
+  echo "bootstrap: installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+pip=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
+"${pip[@]}" install --upgrade pip setuptools wheel
+"${pip[@]}" install -r requirements-dev.txt
+
+# The bindings must equal the system GDAL, and must be compiled against the NumPy already installed
+# (build isolation would compile them without it, and `osgeo.gdal_array` would then fail to import).
+gdal_version=$(gdal-config --version)
+if ! "$VENV/bin/python" -c "import osgeo, osgeo.gdal_array; assert osgeo.__version__ == '$gdal_version'" 2>/dev/null; then
+  echo "bootstrap: building the GDAL $gdal_version Python bindings"
+  "${pip[@]}" install --no-build-isolation "gdal[numpy]==$gdal_version"
+fi
+"$VENV/bin/python" -c "import osgeo.gdal_array"
+
+if [ ! -x node_modules/.bin/cdk ] || ! node_modules/.bin/cdk --version 2>/dev/null | grep -q "$(node -p 'require("./package.json").devDependencies["aws-cdk"]')"; then
+  echo "bootstrap: installing the CDK CLI from package.json"
+  npm install --no-audit --no-fund --no-package-lock --loglevel=error
+fi
+echo "bootstrap: ready (GDAL $gdal_version, $("$VENV/bin/python" --version), CDK CLI $(node_modules/.bin/cdk --version 2>/dev/null))"
