@@ -1,0 +1,120 @@
+"""The compression function: its container image, sizing, environment contract, role and logs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import Duration, RemovalPolicy, Size
+from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra import permissions
+from infra.nag import acknowledge_wildcard_resources
+from infra.settings import PipelineSettings
+
+LAMBDA_SRC = Path(__file__).resolve().parent.parent / "lambda_src"
+SERVICE_NAME = "imagery-archive"
+METRICS_NAMESPACE = "ImageryArchive"
+# Long enough to investigate a failed scene after a holiday, short enough not to keep logs forever.
+LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
+
+_RUNTIME_PLATFORMS = {
+    "x86_64": (lambda_.Architecture.X86_64, ecr_assets.Platform.LINUX_AMD64),
+    "arm64": (lambda_.Architecture.ARM_64, ecr_assets.Platform.LINUX_ARM64),
+}
+
+
+class CompressionFunction(Construct):
+    """Runs `lambda_src/handler.handler` in the GDAL container image, once per uploaded scene.
+
+    The role is the stack's own, with no managed policies: only the S3 statements in `infra.permissions`,
+    writing to this function's log group, and sending failed events to the failure queue.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: PipelineSettings,
+        input_bucket: s3.IBucket,
+        output_bucket: s3.IBucket,
+        failure_queue: sqs.IQueue,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.log_group = logs.LogGroup(self, "Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY)
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Compresses uploaded imagery, archives the original, then deletes the upload.",
+        )
+        self._allow_s3(settings, input_bucket, output_bucket)
+        self.log_group.grant_write(self.role)
+        self.function = self._function(settings, output_bucket, failure_queue)
+
+    def _allow_s3(self, settings: PipelineSettings, input_bucket: s3.IBucket, output_bucket: s3.IBucket) -> None:
+        statements = [
+            *permissions.input_bucket_statements(input_bucket),
+            *permissions.output_bucket_statements(
+                output_bucket, output_prefix=settings.output_prefix, archive_prefix=settings.archive_prefix
+            ),
+        ]
+        for statement in statements:
+            self.role.add_to_principal_policy(statement)
+        object_arns = {arn for statement in statements for arn in statement.resources if arn.endswith("*")}
+        acknowledge_wildcard_resources(
+            self.role,
+            sorted(object_arns),
+            reason="Uploaded scenes are named by their uploaders, so object ARNs end in '*'. Each "
+            "wildcard is confined to the input bucket's objects or to the output bucket's output and "
+            "archive prefixes, and every action on them is listed by name.",
+        )
+
+    def _function(
+        self, settings: PipelineSettings, output_bucket: s3.IBucket, failure_queue: sqs.IQueue
+    ) -> lambda_.DockerImageFunction:
+        architecture, platform = _RUNTIME_PLATFORMS[settings.architecture]
+        return lambda_.DockerImageFunction(
+            self,
+            "Function",
+            description="Compresses uploaded imagery to COG and archives the original in a Glacier class.",
+            code=lambda_.DockerImageCode.from_image_asset(str(LAMBDA_SRC), platform=platform),
+            architecture=architecture,
+            memory_size=settings.memory_mib,
+            ephemeral_storage_size=Size.mebibytes(settings.ephemeral_storage_mib),
+            timeout=Duration.minutes(settings.timeout_minutes),
+            environment=function_environment(settings, output_bucket.bucket_name),
+            role=self.role,
+            log_group=self.log_group,
+            recursive_loop=lambda_.RecursiveLoop.TERMINATE,
+            retry_attempts=settings.async_retry_attempts,
+            max_event_age=Duration.hours(settings.max_event_age_hours),
+            on_failure=destinations.SqsDestination(failure_queue),
+        )
+
+
+def function_environment(settings: PipelineSettings, output_bucket_name: str) -> dict[str, str]:
+    """The function's environment contract; the optional tuning knobs appear only when set in context."""
+    environment = {
+        "OUTPUT_BUCKET": output_bucket_name,
+        "OUTPUT_PREFIX": settings.output_prefix,
+        "ARCHIVE_PREFIX": settings.archive_prefix,
+        "ARCHIVE_STORAGE_CLASS": settings.archive_storage_class,
+        "COMPRESSION": settings.compression,
+        "QUALITY": str(settings.quality),
+        "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+        "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+        "LOG_LEVEL": settings.log_level,
+    }
+    if settings.target_ssim is not None:
+        environment["TARGET_SSIM"] = str(settings.target_ssim)
+    if settings.max_z_error is not None:
+        environment["MAX_Z_ERROR"] = str(settings.max_z_error)
+    return environment

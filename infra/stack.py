@@ -1,0 +1,29 @@
+"""The deployable stack: the pipeline plus the outputs a user needs to start uploading."""
+
+from __future__ import annotations
+
+from aws_cdk import CfnOutput, Stack
+from constructs import Construct
+
+from infra.pipeline import ImageryArchivePipeline
+from infra.settings import PipelineSettings
+
+
+class ImageryArchiveStack(Stack):
+    """Compresses and archives satellite imagery uploaded to S3."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: PipelineSettings, **kwargs) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        pipeline = ImageryArchivePipeline(self, "Pipeline", settings=settings)
+        self._output("InputBucketName", pipeline.buckets.input.bucket_name, "Upload imagery here.")
+        self._output(
+            "OutputBucketName",
+            pipeline.buckets.output.bucket_name,
+            f"Compressed images under {settings.output_prefix}, originals under {settings.archive_prefix}.",
+        )
+        self._output("FunctionName", pipeline.compression.function.function_name, "The compression function.")
+        self._output("FailureQueueUrl", pipeline.failures.queue.queue_url, "Events of uploads that failed.")
+        self._output("AlarmTopicArn", pipeline.alarms.topic.topic_arn, "Subscribe here for failure alarms.")
+
+    def _output(self, construct_id: str, value: str, description: str) -> None:
+        CfnOutput(self, construct_id, value=value, description=description)
