@@ -1,0 +1,104 @@
+"""The CDK app's settings: defaults, the context forms users type, and errors that name the key to fix.
+
+These are the app's settings (infra/settings.py), read from cdk.json context at synth time; the function's own
+environment settings are tested in test_settings.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from stack_support import cdk_json_context
+
+from infra.settings import DEFAULT_SUFFIXES, PipelineSettings, SettingsError
+
+
+def test_defaults_are_safe_for_large_scenes_and_keep_the_archive() -> None:
+    settings = PipelineSettings.from_mapping({})
+    assert settings.memory_mib == 4096
+    assert settings.ephemeral_storage_mib == 10240
+    assert settings.timeout_minutes == 15
+    assert settings.archive_storage_class == "GLACIER"
+    assert settings.destroy_buckets_with_stack is False
+    assert settings.imagery_suffixes == DEFAULT_SUFFIXES
+
+
+def test_cdk_json_spells_out_the_defaults() -> None:
+    """The shipped cdk.json is documentation users edit: it must agree with the code's defaults."""
+    assert PipelineSettings.from_mapping(cdk_json_context()) == PipelineSettings()
+
+
+def test_command_line_strings_are_parsed() -> None:
+    """`-c key=value` always arrives as a string."""
+    settings = PipelineSettings.from_mapping(
+        {
+            "quality": "85",
+            "memoryMiB": "10240",
+            "targetSsim": "0.98",
+            "maxZError": "0",
+            "destroyBucketsWithStack": "true",
+            "imagerySuffixes": ".tif, .TIF",
+            "compression": "webp",
+            "architecture": "ARM64",
+        }
+    )
+    assert settings.quality == 85
+    assert settings.memory_mib == 10240
+    assert settings.target_ssim == 0.98
+    assert settings.max_z_error == 0.0
+    assert settings.destroy_buckets_with_stack is True
+    assert settings.imagery_suffixes == (".tif", ".TIF")
+    assert settings.compression == "WEBP"
+    assert settings.architecture == "arm64"
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("quality", 0),
+        ("quality", 101),
+        ("quality", "high"),
+        ("quality", True),
+        ("compression", "LZW"),
+        ("archiveStorageClass", "GLACIER_DEEP"),
+        ("memoryMiB", 10241),
+        ("memoryMiB", 64),
+        ("ephemeralStorageMiB", 20480),
+        ("timeoutMinutes", 16),
+        ("architecture", "ppc64"),
+        ("targetSsim", 1),
+        ("targetSsim", 0),
+        ("maxZError", -0.1),
+        ("imagerySuffixes", []),
+        ("imagerySuffixes", ["tif"]),
+        ("imagerySuffixes", [".tif", ".geo.tif"]),
+        ("inputBucketName", "My_Bucket"),
+        ("destroyBucketsWithStack", "maybe"),
+        ("outputPrefix", "output"),
+        ("archivePrefix", "/archive/"),
+        ("asyncRetryAttempts", 3),
+        ("maxEventAgeHours", 7),
+        ("alarmEmail", "oncall"),
+        ("logLevel", "VERBOSE"),
+    ],
+)
+def test_invalid_values_fail_naming_the_context_key(key: str, value: Any) -> None:
+    with pytest.raises(SettingsError, match=rf"cdk.json context '{key}' must be"):
+        PipelineSettings.from_mapping({key: value})
+
+
+def test_the_function_may_not_write_into_the_bucket_that_triggers_it() -> None:
+    with pytest.raises(SettingsError, match="'inputBucketName' and 'outputBucketName' must differ"):
+        PipelineSettings.from_mapping({"inputBucketName": "imagery", "outputBucketName": "imagery"})
+
+
+def test_compressed_images_and_archived_originals_stay_apart() -> None:
+    with pytest.raises(SettingsError, match=r"'outputPrefix'.*'archivePrefix'"):
+        PipelineSettings.from_mapping({"outputPrefix": "data/", "archivePrefix": "data/archive/"})
+
+
+def test_settings_are_immutable() -> None:
+    settings = PipelineSettings()
+    with pytest.raises(AttributeError):
+        settings.quality = 10  # type: ignore[misc]
