@@ -1,0 +1,181 @@
+"""Least privilege, statement by statement: exactly the S3 actions the function performs, on exactly its
+buckets and prefixes, for created and imported buckets alike. Anything extra here is something a bug or a
+compromised dependency in the function could do to a user's imagery.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Template
+from stack_support import logical_id, synth_template
+
+IMPORTED = {"inputBucketName": "survey-uploads", "outputBucketName": "survey-archive"}
+
+
+@pytest.fixture(scope="module")
+def template() -> Template:
+    return synth_template()
+
+
+@pytest.fixture(scope="module")
+def imported() -> Template:
+    return synth_template(**IMPORTED)
+
+
+def _function_role_statements(template: Template) -> list[dict[str, Any]]:
+    role = logical_id(template, "AWS::IAM::Role", "Compression/Role")
+    policies = [
+        policy["Properties"]
+        for policy in template.find_resources("AWS::IAM::Policy").values()
+        if {"Ref": role} in policy["Properties"]["Roles"]
+    ]
+    assert len(policies) == 1, "the function role must have exactly one policy, the one asserted here"
+    return policies[0]["PolicyDocument"]["Statement"]
+
+
+def _joined(*parts: Any) -> dict[str, Any]:
+    return {"Fn::Join": ["", list(parts)]}
+
+
+def _expected_s3_statements(
+    input_arn: Any, input_objects: Any, output_arn: Any, output_objects: Any, archive_objects: Any
+) -> list[dict[str, Any]]:
+    """What the function does, per the function's contract (see infra/permissions.py)."""
+    return [
+        {
+            "Sid": "ReadUploadedImagery",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:GetObjectTagging"],
+            "Resource": input_objects,
+        },
+        {
+            "Sid": "TagFailedUploads",
+            "Effect": "Allow",
+            "Action": "s3:PutObjectTagging",
+            "Resource": input_objects,
+        },
+        {
+            "Sid": "DeleteArchivedUploads",
+            "Effect": "Allow",
+            "Action": "s3:DeleteObject",
+            "Resource": input_objects,
+        },
+        {"Sid": "ListInputBucket", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": input_arn},
+        {
+            "Sid": "WriteAndVerifyResults",
+            "Effect": "Allow",
+            "Action": ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"],
+            "Resource": [output_objects, archive_objects],
+        },
+        {
+            "Sid": "KeepTagsOnArchivedOriginals",
+            "Effect": "Allow",
+            "Action": "s3:PutObjectTagging",
+            "Resource": archive_objects,
+        },
+        {
+            "Sid": "ListOutputAndArchivePrefixes",
+            "Effect": "Allow",
+            "Action": "s3:ListBucket",
+            "Resource": output_arn,
+            "Condition": {"StringLike": {"s3:prefix": ["output/*", "archive/*"]}},
+        },
+    ]
+
+
+def _logs_and_queue_statements(template: Template) -> list[dict[str, Any]]:
+    return [
+        {
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": {"Fn::GetAtt": [logical_id(template, "AWS::Logs::LogGroup", "Compression/Logs"), "Arn"]},
+        },
+        {
+            "Effect": "Allow",
+            "Action": ["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
+            "Resource": {"Fn::GetAtt": [logical_id(template, "AWS::SQS::Queue", "Failures/Queue"), "Arn"]},
+        },
+    ]
+
+
+def test_function_role_is_exactly_the_written_out_statements(template: Template) -> None:
+    input_arn = {"Fn::GetAtt": [logical_id(template, "AWS::S3::Bucket", "Buckets/Input"), "Arn"]}
+    output_arn = {"Fn::GetAtt": [logical_id(template, "AWS::S3::Bucket", "Buckets/Output"), "Arn"]}
+    expected = _expected_s3_statements(
+        input_arn,
+        _joined(input_arn, "/*"),
+        output_arn,
+        _joined(output_arn, "/output/*"),
+        _joined(output_arn, "/archive/*"),
+    ) + _logs_and_queue_statements(template)
+    assert _function_role_statements(template) == expected
+
+
+def test_imported_buckets_are_scoped_the_same_way(imported: Template) -> None:
+    def arn(name: str) -> dict[str, Any]:
+        return _joined("arn:", {"Ref": "AWS::Partition"}, f":s3:::{name}")
+
+    def objects(name: str, prefix: str) -> dict[str, Any]:
+        return _joined("arn:", {"Ref": "AWS::Partition"}, f":s3:::{name}/{prefix}*")
+
+    expected = _expected_s3_statements(
+        arn("survey-uploads"),
+        objects("survey-uploads", ""),
+        arn("survey-archive"),
+        objects("survey-archive", "output/"),
+        objects("survey-archive", "archive/"),
+    ) + _logs_and_queue_statements(imported)
+    assert _function_role_statements(imported) == expected
+
+
+def test_custom_prefixes_move_the_write_permissions_with_them() -> None:
+    template = synth_template(outputPrefix="cogs/", archivePrefix="originals/")
+    statements = {statement.get("Sid"): statement for statement in _function_role_statements(template)}
+    output_arn = {"Fn::GetAtt": [logical_id(template, "AWS::S3::Bucket", "Buckets/Output"), "Arn"]}
+    assert statements["WriteAndVerifyResults"]["Resource"] == [
+        _joined(output_arn, "/cogs/*"),
+        _joined(output_arn, "/originals/*"),
+    ]
+    assert statements["KeepTagsOnArchivedOriginals"]["Resource"] == _joined(output_arn, "/originals/*")
+    assert statements["ListOutputAndArchivePrefixes"]["Condition"] == {
+        "StringLike": {"s3:prefix": ["cogs/*", "originals/*"]}
+    }
+
+
+def test_function_role_has_no_managed_policies_and_only_lambda_may_assume_it(template: Template) -> None:
+    role = template.find_resources("AWS::IAM::Role")[logical_id(template, "AWS::IAM::Role", "Compression/Role")]
+    assert "ManagedPolicyArns" not in role["Properties"]
+    assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"] == [
+        {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}}
+    ]
+
+
+def test_no_policy_in_the_stack_allows_wildcard_actions_or_every_resource(template: Template) -> None:
+    for name, policy in template.find_resources("AWS::IAM::Policy").items():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            assert not any("*" in action for action in actions), f"{name} allows {actions}"
+            assert statement["Resource"] != "*", f"{name} allows {actions} on every resource"
+
+
+def test_no_kms_permissions_because_every_bucket_uses_s3_managed_keys(template: Template) -> None:
+    assert not any(
+        action.startswith("kms:")
+        for statement in _function_role_statements(template)
+        for action in (statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
+    )
+
+
+def test_notification_handler_may_only_configure_the_input_buckets_notifications(template: Template) -> None:
+    input_arn = {"Fn::GetAtt": [logical_id(template, "AWS::S3::Bucket", "Buckets/Input"), "Arn"]}
+    template.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyDocument": {
+                "Statement": [{"Action": "s3:PutBucketNotification", "Effect": "Allow", "Resource": input_arn}],
+                "Version": "2012-10-17",
+            }
+        },
+    )
