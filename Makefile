@@ -30,3 +30,7 @@ format: setup
 
 clean:
 	rm -rf cdk.out demo_out bench_out .pytest_cache .ruff_cache
+
+## Synthesize the CloudFormation template offline with the pinned CDK CLI (cdk-nag checks run inside).
+synth: setup
+	node_modules/.bin/cdk synth --quiet
