@@ -1,0 +1,71 @@
+"""How close a compressed image is to its original: SSIM on a cheap decimated read.
+
+Both images are read at full resolution (overviews ignored, so the comparison is of the pixels a
+user gets, not of differently resampled pyramids), decimated by nearest neighbour to at most
+`PREVIEW_SIZE` pixels on the long side, and compared band by band with scikit-image's SSIM over the
+valid pixels only: what lies under a nodata mask is no one's data.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from osgeo import gdal
+from skimage.metrics import structural_similarity
+
+PREVIEW_SIZE = 2048
+"""Long side of the decimated read: exact SSIM for images up to this size, a subsample beyond."""
+
+
+def preview_shape(width: int, height: int, limit: int = PREVIEW_SIZE) -> tuple[int, int]:
+    """(width, height) of the decimated read, keeping the aspect ratio."""
+    scale = min(1.0, limit / max(width, height))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def read_preview(path: str, bands: tuple[int, ...] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(pixels as bands x rows x cols, validity mask) decimated from full resolution."""
+    dataset = gdal.OpenEx(path, gdal.OF_RASTER, open_options=["OVERVIEW_LEVEL=NONE"])
+    width, height = preview_shape(dataset.RasterXSize, dataset.RasterYSize)
+    bands = bands or tuple(range(1, dataset.RasterCount + 1))
+    pixels = np.stack([dataset.GetRasterBand(b).ReadAsArray(buf_xsize=width, buf_ysize=height) for b in bands])
+    mask = dataset.GetRasterBand(bands[0]).GetMaskBand()
+    valid = mask.ReadAsArray(buf_xsize=width, buf_ysize=height) > 0
+    return pixels, valid
+
+
+def masked_ssim(
+    original: np.ndarray, compressed: np.ndarray, valid: np.ndarray, data_range: float | None = None
+) -> float:
+    """Mean SSIM over valid pixels and bands; 1.0 when the valid pixels are identical.
+
+    `data_range` defaults to the valid values' spread: 16-bit sensors fill a fraction of 0-65535,
+    and measuring against the type's full range would make any damage look negligible.
+    """
+    if not valid.any():
+        return 1.0
+    pairs = zip(original.astype(np.float64), compressed.astype(np.float64), strict=True)
+    return float(np.mean([_band_ssim(before, after, valid, data_range) for before, after in pairs]))
+
+
+def _band_ssim(before: np.ndarray, after: np.ndarray, valid: np.ndarray, data_range: float | None) -> float:
+    finite = valid & np.isfinite(before) & np.isfinite(after)
+    if not finite.any() or np.array_equal(before[finite], after[finite]):
+        return 1.0
+    value_range = data_range or float(np.ptp(before[finite])) or 1.0
+    window = min(7, *before.shape)
+    window -= 1 - window % 2  # SSIM windows are odd
+    _, ssim_map = structural_similarity(
+        np.where(finite, before, 0.0),
+        np.where(finite, after, 0.0),
+        data_range=value_range,
+        win_size=window,
+        full=True,
+    )
+    return float(ssim_map[finite].mean())
+
+
+def measure_ssim(original_path: str, compressed_path: str, bands: tuple[int, ...]) -> float:
+    """SSIM of `compressed_path` against the `bands` of `original_path` it was made from."""
+    before, _ = read_preview(original_path, bands)
+    after, valid = read_preview(compressed_path)
+    return masked_ssim(before, after, valid, 255.0 if before.dtype == np.uint8 else None)
