@@ -1,0 +1,170 @@
+"""One object, start to finish: compress, publish the COG, archive the original, verify, delete.
+
+The order is the safety argument. The original is deleted last, only after its archived copy has
+been verified, and only if it is still the version that was archived. Every step first looks at
+what is already there, so a duplicate delivery of a finished object is a no-op and a delivery of a
+half-finished one completes it. The compression step is passed in, so this module needs no GDAL.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from imagery_archive.errors import EmptyObjectError, PermanentError, SourceChangedError
+from imagery_archive.keys import archive_key, output_key
+from imagery_archive.storage import (
+    FileChecksums,
+    ImageryStore,
+    ObjectLocation,
+    StoredObject,
+    archive_problems,
+)
+
+if TYPE_CHECKING:
+    from imagery_archive.compress import CompressionResult
+
+COG_CONTENT_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
+
+
+CompressImage = Callable[[Path, Path], "CompressionResult"]
+
+
+@dataclass(frozen=True)
+class Destinations:
+    """Where outputs and archived originals go."""
+
+    bucket: str
+    output_prefix: str = "output/"
+    archive_prefix: str = "archive/"
+    storage_class: str = "GLACIER"
+
+    def output(self, key: str) -> ObjectLocation:
+        return ObjectLocation(self.bucket, output_key(key, self.output_prefix))
+
+    def archive(self, key: str) -> ObjectLocation:
+        return ObjectLocation(self.bucket, archive_key(key, self.archive_prefix))
+
+
+@dataclass
+class JobReport:
+    """What happened to one object; the handler logs it and turns it into metrics."""
+
+    source: ObjectLocation
+    output: ObjectLocation
+    archive: ObjectLocation
+    outcome: str = "archived"
+    """'archived', 'already-archived' (a duplicate delivery) or 'gone' (nothing to do)."""
+    original_bytes: int = 0
+    compression: CompressionResult | None = None
+    """The `CompressionResult`, or None when a COG from an earlier delivery was reused."""
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
+
+
+def archive_object(
+    source: ObjectLocation,
+    store: ImageryStore,
+    destinations: Destinations,
+    compress_image: CompressImage,
+    work_dir: str = "/tmp",
+) -> JobReport:
+    """Run `source` through the pipeline; see the module docstring for the guarantees."""
+    report = JobReport(source, destinations.output(source.key), destinations.archive(source.key))
+    with report.phase("inspect"):
+        original = store.head(source)
+    if original is None:
+        report.outcome = "already-archived" if store.head(report.archive) else "gone"
+        return report
+    if original.size == 0:
+        raise EmptyObjectError(f"{source} is empty (0 bytes): nothing to compress or archive")
+    report.original_bytes = original.size
+    with tempfile.TemporaryDirectory(prefix="imagery-", dir=work_dir) as scratch:
+        local = Path(scratch) / f"original{Path(source.key).suffix[:16]}"
+        with report.phase("download"):
+            store.download(source, local)
+        with ThreadPoolExecutor(1) as hasher:
+            checksums = hasher.submit(store.checksums_of, local)
+            _publish_output(source, original, local, store, report, compress_image, checksums)
+        _archive_and_verify(source, original, checksums.result(), store, destinations, report)
+    with report.phase("delete"):
+        store.delete(source, original.etag)
+    return report
+
+
+def _publish_output(
+    source: ObjectLocation,
+    original: StoredObject,
+    local: Path,
+    store: ImageryStore,
+    report: JobReport,
+    compress_image: CompressImage,
+    checksums: Future[FileChecksums],
+) -> None:
+    """Compress and upload, unless an earlier delivery already published this very version."""
+    with report.phase("inspect"):
+        published = store.head(report.output)
+    if published and published.metadata.get("source-etag") == original.etag.strip('"'):
+        return
+    compressed = local.with_name("compressed.tif")
+    with report.phase("compress"):
+        try:
+            report.compression = compress_image(local, compressed)
+        except PermanentError as error:
+            reason = str(error).replace(str(local), source.key)
+            raise type(error)(f"{source} can't be compressed: {reason}") from None
+    digest = checksums.result()
+    if digest.size != original.size:
+        raise SourceChangedError(f"{source} changed while it was downloaded")
+    with report.phase("upload"):
+        store.upload(compressed, report.output, output_metadata(source, original, digest, report), COG_CONTENT_TYPE)
+
+
+def _archive_and_verify(
+    source: ObjectLocation,
+    original: StoredObject,
+    checksums: FileChecksums,
+    store: ImageryStore,
+    destinations: Destinations,
+    report: JobReport,
+) -> None:
+    with report.phase("archive"):
+        if archive_problems(store.head(report.archive), checksums, destinations.storage_class):
+            store.archive(source, report.archive, destinations.storage_class, original)
+    with report.phase("verify"):
+        store.verify_archive(report.archive, checksums, destinations.storage_class)
+
+
+def output_metadata(
+    source: ObjectLocation, original: StoredObject, checksums: FileChecksums, report: JobReport
+) -> dict[str, str]:
+    """Object metadata of the COG: where it came from and how good it is (ASCII only, as S3 needs)."""
+    result = report.compression
+    assert result is not None
+    encoding = result.encoding
+    return {
+        "source-bucket": source.bucket,
+        "source-key": quote(source.key),
+        "source-etag": original.etag.strip('"'),
+        "source-size": str(original.size),
+        "source-sha256": checksums.sha256,
+        "compressed-size": str(result.compressed_bytes),
+        "compression-ratio": f"{result.ratio:.2f}",
+        "ssim": f"{result.ssim:.4f}",
+        "encoding": encoding.compression + (f" q{encoding.quality}" if encoding.quality else ""),
+        "encoding-reason": quote(encoding.reason, safe=" ,:;()-"),
+    }

@@ -1,0 +1,144 @@
+"""The Lambda entry point: real S3 events, several records, failures kept apart, logs and metrics."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from imagery_archive.errors import SettingsError
+from tests.faults import failing
+from tools.events import event_for_objects
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"
+
+
+@dataclass(frozen=True)
+class LambdaContext:
+    """The attributes Lambda's context object carries, as Powertools reads them."""
+
+    function_name: str = "imagery-archive"
+    memory_limit_in_mb: int = 3008
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:imagery-archive"
+    aws_request_id: str = "test-request"
+
+
+def import_handler(monkeypatch, **env: str):
+    """Import the handler module afresh, as a cold start does, with `env` as its environment."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "ImageryArchiveTests")
+    sys.modules.pop("handler", None)
+    return importlib.import_module("handler")
+
+
+@pytest.fixture
+def handler(buckets, monkeypatch, tmp_path):
+    return import_handler(monkeypatch, OUTPUT_BUCKET=buckets.output, CPL_TMPDIR=str(tmp_path))
+
+
+def put(buckets, key: str, sample: str | bytes) -> None:
+    body = sample if isinstance(sample, bytes) else (SAMPLES / sample).read_bytes()
+    buckets.client.put_object(Bucket=buckets.input, Key=key, Body=body)
+
+
+def emitted_metrics(capture) -> dict:
+    """The CloudWatch EMF document Powertools printed when the invocation ended."""
+    lines = [json.loads(line) for line in capture.readouterr().out.splitlines() if line.startswith("{")]
+    return next(line for line in lines if "_aws" in line)
+
+
+def test_a_bad_setting_fails_the_cold_start_naming_it(buckets, monkeypatch):
+    with pytest.raises(SettingsError, match="QUALITY"):
+        import_handler(monkeypatch, OUTPUT_BUCKET=buckets.output, QUALITY="high")
+    monkeypatch.delenv("OUTPUT_BUCKET")
+    with pytest.raises(SettingsError, match="OUTPUT_BUCKET"):
+        import_handler(monkeypatch, QUALITY="75")
+
+
+def test_one_bad_record_does_not_stop_the_others(capsys, caplog, handler, buckets, tmp_path):
+    put(buckets, "scenes/landsat 7+.tif", "RGB.byte.tif")
+    put(buckets, "scenes/notes.tif", b"not an image at all")
+    put(buckets, "nitf/é scene.ntf", "nitf_jitc_U_1001A_aerial_8bit.ntf")
+    event = event_for_objects(
+        buckets.client, buckets.input, ["scenes/landsat 7+.tif", "scenes/notes.tif", "nitf/é scene.ntf"]
+    )
+    assert event["Records"][0]["s3"]["object"]["key"] == "scenes/landsat+7%2B.tif", "S3 encodes keys"
+
+    result = handler.handler(event, LambdaContext())
+
+    outcomes = result["outcomes"]
+    assert outcomes[f"s3://{buckets.input}/scenes/landsat 7+.tif"] == "archived"
+    assert outcomes[f"s3://{buckets.input}/nitf/é scene.ntf"] == "archived"
+    assert outcomes[f"s3://{buckets.input}/scenes/notes.tif"].startswith("failed:")
+    assert buckets.keys(buckets.input) == ["scenes/notes.tif"], "only the bad original stays"
+    assert buckets.keys(buckets.output) == [
+        "archive/nitf/é scene.ntf",
+        "archive/scenes/landsat 7+.tif",
+        "output/nitf/é scene.tif",
+        "output/scenes/landsat 7+.tif",
+    ]
+    tags = buckets.client.get_object_tagging(Bucket=buckets.input, Key="scenes/notes.tif")["TagSet"]
+    assert {"Key": "imagery-archive:status", "Value": "failed"} in tags
+    failure = next(record for record in caplog.records if record.levelname == "ERROR")
+    assert failure.object == f"s3://{buckets.input}/scenes/notes.tif", "the log names the object"
+    assert "can't open it as an image" in failure.reason, "and the reason"
+    done = [record for record in caplog.records if record.getMessage() == "Object archived"]
+    assert {record.object for record in done} == {
+        f"s3://{buckets.input}/scenes/landsat 7+.tif",
+        f"s3://{buckets.input}/nitf/é scene.ntf",
+    }
+    assert all(0 < record.ssim <= 1 and record.ratio > 1 for record in done)
+    metrics = emitted_metrics(capsys)
+    assert metrics["ImagesArchived"] == [1.0, 1.0]
+    assert metrics["PermanentFailures"] == [1.0]
+    assert {"BytesIn", "BytesOut", "CompressionRatio", "SSIM", "CompressSeconds", "ArchiveSeconds"} <= metrics.keys()
+    assert list(tmp_path.iterdir()) == [], "/tmp is clean between warm invocations"
+
+
+def test_a_transient_failure_is_raised_after_the_other_records_ran(handler, buckets):
+    put(buckets, "a.tif", "shade.tif")
+    put(buckets, "b.tif", "shade.tif")
+    event = event_for_objects(buckets.client, buckets.input, ["a.tif", "b.tif"])
+    with failing(handler.STORE.client, "CopyObject", after=1), pytest.raises(handler.RetryableError, match="1 of 2"):
+        handler.handler(event, LambdaContext())
+    assert buckets.keys(buckets.input) == ["b.tif"], "the first record finished, the second waits for the retry"
+    tags = buckets.client.get_object_tagging(Bucket=buckets.input, Key="b.tif")["TagSet"]
+    assert tags == [], "a transient failure is not marked as permanent"
+
+    assert handler.handler(event, LambdaContext())["outcomes"] == {
+        f"s3://{buckets.input}/a.tif": "already-archived",
+        f"s3://{buckets.input}/b.tif": "archived",
+    }, "Lambda's retry of the same event completes it, and the done record is a no-op"
+
+
+def test_the_pipelines_own_objects_never_trigger_it_again(buckets, monkeypatch, tmp_path):
+    handler = import_handler(monkeypatch, OUTPUT_BUCKET=buckets.input, CPL_TMPDIR=str(tmp_path))
+    put(buckets, "output/x.tif", "shade.tif")
+    put(buckets, "archive/x.tif", "shade.tif")
+    event = event_for_objects(buckets.client, buckets.input, ["output/x.tif", "archive/x.tif"])
+    assert set(handler.handler(event, LambdaContext())["outcomes"].values()) == {"skipped"}
+    assert buckets.keys(buckets.input) == ["archive/x.tif", "output/x.tif"]
+
+
+def test_settings_reach_the_pipeline(buckets, monkeypatch, tmp_path):
+    handler = import_handler(
+        monkeypatch,
+        OUTPUT_BUCKET=buckets.output,
+        OUTPUT_PREFIX="cogs/",
+        ARCHIVE_PREFIX="originals/",
+        ARCHIVE_STORAGE_CLASS="deep_archive",
+        QUALITY="40",
+        CPL_TMPDIR=str(tmp_path),
+    )
+    put(buckets, "x.tif", "RGB.byte.tif")
+    handler.handler(event_for_objects(buckets.client, buckets.input, ["x.tif"]), LambdaContext())
+    assert buckets.keys(buckets.output) == ["cogs/x.tif", "originals/x.tif"]
+    archived = buckets.client.head_object(Bucket=buckets.output, Key="originals/x.tif")
+    assert archived["StorageClass"] == "DEEP_ARCHIVE"
+    meta = buckets.client.head_object(Bucket=buckets.output, Key="cogs/x.tif")["Metadata"]
+    assert meta["encoding"] == "JPEG q40"
