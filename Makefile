@@ -16,6 +16,10 @@ $(STAMP): scripts/bootstrap.sh requirements.txt requirements-dev.txt lambda_src/
 	VENV=$(VENV) bash scripts/bootstrap.sh
 	touch $@
 
+## The whole pipeline on a local S3 endpoint with the bundled imagery (see README).
+demo: setup
+	$(PY) -m tools.demo
+
 ## Lint, then the whole test suite.
 test: setup lint
 	$(VENV)/bin/pytest
