@@ -220,4 +220,7 @@ _PARSERS: dict[str, tuple[str, Callable[[str, Any], Any]]] = {
     "alarmEmail": ("alarm_email", _matching(_EMAIL, "an e-mail address")),
     "logLevel": ("log_level", _choice(LOG_LEVELS)),
 }
-"""Context key -> (settings field, parser). The README's settings table lists the same keys."""
+"""Context key -> (settings field, parser)."""
+
+CONTEXT_KEYS = tuple(_PARSERS)
+"""Every key the app reads; the README's settings table documents each one (a test checks)."""

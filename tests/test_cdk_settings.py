@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from stack_support import cdk_json_context
+from stack_support import ROOT, cdk_json_context
 
-from infra.settings import DEFAULT_SUFFIXES, PipelineSettings, SettingsError
+from infra.settings import CONTEXT_KEYS, DEFAULT_SUFFIXES, PipelineSettings, SettingsError
 
 
 def test_defaults_are_safe_for_large_scenes_and_keep_the_archive() -> None:
@@ -102,3 +102,8 @@ def test_settings_are_immutable() -> None:
     settings = PipelineSettings()
     with pytest.raises(AttributeError):
         settings.quality = 10  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("key", CONTEXT_KEYS)
+def test_readme_documents_every_context_key(key: str) -> None:
+    assert f"`{key}`" in (ROOT / "README.md").read_text(), f"README's settings table lacks {key!r}"
