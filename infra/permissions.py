@@ -18,7 +18,7 @@ def input_bucket_statements(bucket: s3.IBucket) -> list[iam.PolicyStatement]:
         _allow("TagFailedUploads", ["s3:PutObjectTagging"], [objects]),
         _allow("DeleteArchivedUploads", ["s3:DeleteObject"], [objects]),
         # Without ListBucket, HeadObject on a key already deleted (a duplicate event) is 403, not 404.
-        _allow("ListInputBucket", ["s3:ListBucket"], [bucket.bucket_arn]),
+        _allow("ListInputBucketForNotFound", ["s3:ListBucket"], [bucket.bucket_arn]),
     ]
 
 
@@ -31,24 +31,17 @@ def output_bucket_statements(
     5 GB, whose leftovers AbortMultipartUpload cleans up); GetObject covers HeadObject's checks.
     """
     prefixed_objects = [bucket.arn_for_objects(f"{prefix}*") for prefix in (output_prefix, archive_prefix)]
-    list_prefixes = iam.PolicyStatement(
-        sid="ListOutputAndArchivePrefixes",
-        actions=["s3:ListBucket"],
-        resources=[bucket.bucket_arn],
-        conditions={"StringLike": {"s3:prefix": [f"{output_prefix}*", f"{archive_prefix}*"]}},
-    )
     return [
         _allow(
             "WriteAndVerifyResults",
             ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"],
             prefixed_objects,
         ),
-        _allow(
-            "KeepTagsOnArchivedOriginals",
-            ["s3:PutObjectTagging"],
-            [bucket.arn_for_objects(f"{archive_prefix}*")],
-        ),
-        list_prefixes,
+        _allow("KeepTagsOnArchivedOriginals", ["s3:PutObjectTagging"], [bucket.arn_for_objects(f"{archive_prefix}*")]),
+        # The function never lists. S3 answers HeadObject on a missing key with 404 only if the caller holds
+        # s3:ListBucket, evaluated for the HeadObject request itself, which carries no s3:prefix: a ListBucket
+        # limited by an s3:prefix condition would turn every "not written yet" check into 403 AccessDenied.
+        _allow("ListOutputBucketForNotFound", ["s3:ListBucket"], [bucket.bucket_arn]),
     ]
 
 

@@ -62,7 +62,7 @@ def _expected_s3_statements(
             "Action": "s3:DeleteObject",
             "Resource": input_objects,
         },
-        {"Sid": "ListInputBucket", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": input_arn},
+        {"Sid": "ListInputBucketForNotFound", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": input_arn},
         {
             "Sid": "WriteAndVerifyResults",
             "Effect": "Allow",
@@ -75,13 +75,7 @@ def _expected_s3_statements(
             "Action": "s3:PutObjectTagging",
             "Resource": archive_objects,
         },
-        {
-            "Sid": "ListOutputAndArchivePrefixes",
-            "Effect": "Allow",
-            "Action": "s3:ListBucket",
-            "Resource": output_arn,
-            "Condition": {"StringLike": {"s3:prefix": ["output/*", "archive/*"]}},
-        },
+        {"Sid": "ListOutputBucketForNotFound", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": output_arn},
     ]
 
 
@@ -139,9 +133,6 @@ def test_custom_prefixes_move_the_write_permissions_with_them() -> None:
         _joined(output_arn, "/originals/*"),
     ]
     assert statements["KeepTagsOnArchivedOriginals"]["Resource"] == _joined(output_arn, "/originals/*")
-    assert statements["ListOutputAndArchivePrefixes"]["Condition"] == {
-        "StringLike": {"s3:prefix": ["cogs/*", "originals/*"]}
-    }
 
 
 def test_function_role_has_no_managed_policies_and_only_lambda_may_assume_it(template: Template) -> None:
