@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
@@ -12,7 +14,7 @@ from infra.settings import PipelineSettings
 class ImageryArchiveStack(Stack):
     """Compresses and archives satellite imagery uploaded to S3."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, settings: PipelineSettings, **kwargs) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, settings: PipelineSettings, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
         pipeline = ImageryArchivePipeline(self, "Pipeline", settings=settings)
         self._output("InputBucketName", pipeline.buckets.input.bucket_name, "Upload imagery here.")
