@@ -153,6 +153,14 @@ def worldview_nitf(derived_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def sar_byte(derived_dir: Path) -> Path:
+    """The Sentinel-1 amplitude scaled to 8 bits (1280 x 837): larger than target_ssim's trial windows."""
+    path = derived_dir / "sar_byte.tif"
+    gdal.Translate(str(path), str(sample_path("sentinel1_grd_gcps.tif")), outputType=gdal.GDT_Byte, scaleParams=[[]])
+    return path
+
+
+@pytest.fixture(scope="session")
 def rgb_strip(derived_dir: Path) -> Path:
     """Two rows of RGB.byte.tif: a scan-line strip, thinner than any SSIM window."""
     return crop(sample_path("RGB.byte.tif"), derived_dir / "rgb_strip.tif", 0, 300, 791, 2)
