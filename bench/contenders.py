@@ -1,0 +1,100 @@
+"""The contenders that run Python, each as `python -m bench.contenders NAME SPEC_JSON` in a fresh process.
+
+- `ours`: the real Lambda handler (`lambda_src/handler.py`), imported as a cold start imports it,
+  with its environment, fed the S3 event of the uploaded scene.
+- `reference`: the reference design's handler logic (the AWS blog's): download the original to
+  /tmp, `gdal.Translate` it to a COG with JPEG quality 75 on one thread, upload the COG, upload the
+  original a second time into Glacier, delete the original. boto3's default transfer settings.
+
+Both report the bytes their S3 client moved. The command-line contenders (`gdal_translate`, rio-cogeo)
+are run directly by `bench.run`, with no Python of ours around them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.measure import S3ByteCounter, report
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class LambdaContext:
+    """The attributes of Lambda's context object that Powertools reads."""
+
+    function_name: str = "imagery-archive-bench"
+    memory_limit_in_mb: int = 4096
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:imagery-archive-bench"
+    aws_request_id: str = "bench"
+
+
+def run_ours(spec: dict[str, Any]) -> None:
+    sys.path.insert(0, str(ROOT / "lambda_src"))
+    import handler  # noqa: PLC0415 - the import is the cold start being measured
+
+    counter = S3ByteCounter().attach(handler.STORE.client)
+    started = time.perf_counter()
+    result = handler.handler(spec["event"], LambdaContext(memory_limit_in_mb=int(spec.get("memory_mb", 4096))))
+    outcomes = list(result["outcomes"].values())
+    if outcomes != ["archived"]:
+        raise SystemExit(f"the handler did not archive the scene: {outcomes}")
+    report({**counter.as_dict(), "handler_s": time.perf_counter() - started})
+
+
+def run_reference(spec: dict[str, Any]) -> None:
+    """The blog's handler: every byte of the original passes through the function twice."""
+    import boto3  # noqa: PLC0415
+    from osgeo import gdal  # noqa: PLC0415
+
+    gdal.UseExceptions()
+    started = time.perf_counter()
+    s3 = boto3.client("s3")
+    counter = S3ByteCounter().attach(s3)
+    bucket, key, output_bucket = spec["bucket"], spec["key"], spec["output_bucket"]
+    tmp = Path(os.environ["TMPDIR"])
+    local = tmp / Path(key).name
+    cog = tmp / f"cog_{Path(key).name}"
+    phases: dict[str, float] = {}
+
+    mark = time.perf_counter()
+    s3.download_file(bucket, key, str(local))
+    phases["download"] = time.perf_counter() - mark
+
+    mark = time.perf_counter()
+    options = gdal.TranslateOptions(format="COG", creationOptions=["COMPRESS=JPEG", "QUALITY=75"])
+    gdal.Translate(str(cog), str(local), options=options)
+    phases["compress"] = time.perf_counter() - mark
+
+    mark = time.perf_counter()
+    s3.upload_file(str(cog), output_bucket, f"output/{key}")
+    phases["upload"] = time.perf_counter() - mark
+
+    mark = time.perf_counter()
+    s3.upload_file(str(local), output_bucket, f"archive/{key}", ExtraArgs={"StorageClass": "GLACIER"})
+    phases["archive"] = time.perf_counter() - mark
+
+    mark = time.perf_counter()
+    s3.delete_object(Bucket=bucket, Key=key)
+    phases["delete"] = time.perf_counter() - mark
+    local.unlink()
+    cog.unlink()
+    report({**counter.as_dict(), "handler_s": time.perf_counter() - started, "phases": phases})
+
+
+CONTENDERS = {"ours": run_ours, "reference": run_reference}
+
+
+def main(argv: list[str]) -> None:
+    name, spec_path = argv
+    CONTENDERS[name](json.loads(Path(spec_path).read_text()))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
