@@ -161,6 +161,28 @@ def sar_byte(derived_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def sar_complex(derived_dir: Path) -> Path:
+    """CInt16 (the type of Sentinel-1 SLC), I and Q from the Sentinel-1 amplitude; 700 x 600, so it needs
+    an overview."""
+    amplitude = gdal.Open(str(sample_path("sentinel1_grd_gcps.tif"))).ReadAsArray(0, 0, 700, 600)
+    amplitude = amplitude.astype(np.int16) // 2
+    path = derived_dir / "sar_complex.tif"
+    dataset = gdal.GetDriverByName("GTiff").Create(str(path), 700, 600, 1, gdal.GDT_CInt16, ["TILED=YES"])
+    dataset.GetRasterBand(1).WriteArray(amplitude + 1j * np.roll(amplitude, 1, axis=1))
+    dataset = None
+    return path
+
+
+@pytest.fixture(scope="session")
+def reflectance_nan(derived_dir: Path) -> Path:
+    """RGB.byte.tif as Float32 reflectance (0-1), its collar NaN in every band, declared nodata=nan."""
+    values = gdal.Open(str(sample_path("RGB.byte.tif"))).ReadAsArray()
+    reflectance = (values / 255.0).astype(np.float32)
+    reflectance[:, (values == 0).all(axis=0)] = np.nan
+    return write_derived(derived_dir / "reflectance_nan.tif", sample_path("RGB.byte.tif"), reflectance, np.nan)
+
+
+@pytest.fixture(scope="session")
 def rgb_strip(derived_dir: Path) -> Path:
     """Two rows of RGB.byte.tif: a scan-line strip, thinner than any SSIM window."""
     return crop(sample_path("RGB.byte.tif"), derived_dir / "rgb_strip.tif", 0, 300, 791, 2)

@@ -356,6 +356,30 @@ def test_64_bit_integers_keep_their_values(cog, dsm_int64_mm, max_z_error):
     assert error <= max_z_error, f"elevations off by up to {error} mm"
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: GDAL 3.6's LERC writes tiles it can't read back for pixel-interleaved multi-band "
+    "float with NaN; compress then raises a bare RuntimeError from validation (retried forever), "
+    "neither InvalidCogError nor a valid COG",
+)
+def test_multi_band_float_with_nan_under_max_z_error(cog, reflectance_nan):
+    made = cog(reflectance_nan, CompressionProfile(max_z_error=0.001))
+    expected_valid = ~np.isnan(pixels(reflectance_nan)).all(axis=0)
+    assert np.array_equal(valid_pixels(made.output), expected_valid)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=CorruptImageError,
+    reason="bug: the COG driver's default CUBIC overview resampling refuses complex data; the error "
+    "is raised in a worker thread, so a valid SLC is reported corrupt ('gave no reason')",
+)
+def test_complex_sar_compresses_losslessly(cog, sar_complex):
+    made = cog(sar_complex)
+    assert np.array_equal(pixels(made.output), pixels(sar_complex)), "I/Q samples changed"
+    assert bands_of(made.output)[0][3] == "CInt16"
+
+
 # --- georeferencing and metadata ---------------------------------------------------------------------
 
 
