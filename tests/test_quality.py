@@ -117,30 +117,33 @@ def test_a_strip_thinner_than_the_window_can_be_scored(landsat, rows):
 
 
 @pytest.mark.parametrize(
-    ("width", "height", "expected"),
+    ("width", "height", "limit", "expected"),
     [
-        (791, 718, (791, 718)),
-        (2048, 10, (2048, 10)),
-        (4096, 2048, (2048, 1024)),
-        (1830, 6000, (625, 2048)),
-        (100_000, 3, (2048, 1)),
+        (791, 718, 2048, (791, 718)),
+        (2048, 10, 2048, (2048, 10)),
+        (4096, 2048, 2048, (2048, 1024)),
+        (1830, 6000, 2048, (625, 2048)),
+        (100_000, 3, 2048, (2048, 1)),
+        (1000, 500, 100, (100, 50)),
     ],
 )
-def test_preview_shape(width, height, expected):
-    assert preview_shape(width, height) == expected
+def test_preview_shape(width, height, limit, expected):
+    assert preview_shape(width, height, limit=limit) == expected
+
+
+def test_preview_shape_defaults_to_the_preview_size():
+    side = PREVIEW_SIZE * 3
+    assert preview_shape(side, side) == (PREVIEW_SIZE, PREVIEW_SIZE)
+    assert preview_shape(PREVIEW_SIZE, 7) == (PREVIEW_SIZE, 7), "an image that fits is read whole"
 
 
 @pytest.mark.parametrize(("width", "height"), [(40_000, 30_000), (5000, 321), (3, 9000), (2049, 2049)])
 def test_preview_caps_the_long_side_and_keeps_the_aspect(width, height):
     preview_width, preview_height = preview_shape(width, height)
     assert max(preview_width, preview_height) == PREVIEW_SIZE
-    assert min(preview_width, preview_height) >= 1
-    # rounding moves each side by at most half a pixel
-    assert abs(preview_width * height - preview_height * width) <= max(width, height) / 2 + 1
-
-
-def test_preview_limit_can_be_given():
-    assert preview_shape(1000, 500, limit=100) == (100, 50)
+    scale = PREVIEW_SIZE / max(width, height)
+    for preview, side in ((preview_width, width), (preview_height, height)):
+        assert abs(preview - side * scale) <= 0.5 or preview == 1, "the preview is stretched"
 
 
 # --- reading real files ------------------------------------------------------------------------------
@@ -165,17 +168,20 @@ def wide_with_lying_overview(tmp_path_factory) -> Path:
         tmp_path_factory.mktemp("quality") / "wide.tif", sample_path("RGB.byte.tif"), values.astype(np.uint8)
     )
     dataset = gdal.Open(str(path), gdal.GA_Update)
-    dataset.BuildOverviews("NEAREST", [2])
-    overview = dataset.GetRasterBand(1).GetOverview(0)
-    overview.WriteArray(np.full((overview.YSize, overview.XSize), 7, dtype=np.uint8))
+    dataset.BuildOverviews("NEAREST", [2, 4, 8])
+    for level in range(dataset.GetRasterBand(1).GetOverviewCount()):
+        overview = dataset.GetRasterBand(1).GetOverview(level)
+        overview.WriteArray(np.full((overview.YSize, overview.XSize), 7, dtype=np.uint8))
     dataset = None
     return path
 
 
 def test_read_preview_decimates_full_resolution_not_the_overviews(wide_with_lying_overview):
     pixels, valid = read_preview(str(wide_with_lying_overview))
-    assert pixels.shape == (1, 150, 2048)
-    assert valid.shape == (150, 2048)
+    width, height = preview_shape(4100, 300)
+    assert width < 4100, "the test image must be larger than a preview"
+    assert pixels.shape == (1, height, width)
+    assert valid.shape == (height, width)
     assert valid.all()
     assert (pixels != 7).mean() > 0.9, "SSIM would compare the overviews, not the pixels users get"
     full = gdal.Open(str(wide_with_lying_overview)).ReadAsArray()
