@@ -1,0 +1,177 @@
+"""The container's own `handler`, run in this process: what the demo and the backfill deliver events to.
+
+The handler reads its settings from the environment when it is imported (a cold start), so the
+environment is set first, and put back afterwards. Everything the function prints (Powertools JSON
+logs and EMF metrics, as CloudWatch would receive them) goes to a log file; its warnings and errors
+are also echoed, one line each, so nothing that goes wrong is hidden. Every S3 call the function's
+client makes is recorded through botocore's event hooks, which is how the demo shows the order of
+copy, verify and delete as it really happened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import os
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any, TextIO
+
+from tools.events import event_for_objects
+
+LAMBDA_SRC = Path(__file__).resolve().parent.parent / "lambda_src"
+
+
+def use_function_code() -> None:
+    """Make the function's code (`handler`, `imagery_archive`) importable, as it is in the container."""
+    if str(LAMBDA_SRC) not in sys.path:
+        sys.path.insert(0, str(LAMBDA_SRC))
+
+
+@dataclass(frozen=True)
+class LambdaContext:
+    """The attributes of Lambda's context object that Powertools reads."""
+
+    function_name: str = "imagery-archive-local"
+    memory_limit_in_mb: int = 3008
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:000000000000:function:imagery-archive-local"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+
+RESPONSE_FIELDS = ("ContentLength", "ETag", "StorageClass", "ChecksumSHA256", "VersionId")
+
+
+@dataclass(frozen=True)
+class S3Call:
+    """One S3 request the function made, with its parameters and what S3 answered."""
+
+    operation: str
+    params: Mapping[str, Any]
+    status: int
+    response: Mapping[str, Any]
+
+    @property
+    def bucket(self) -> str:
+        return str(self.params.get("Bucket", ""))
+
+    @property
+    def key(self) -> str:
+        return str(self.params.get("Key", ""))
+
+
+class CallTrail:
+    """Records every call an S3 client makes, in order (thread-safe: downloads use several threads)."""
+
+    def __init__(self) -> None:
+        self.calls: list[S3Call] = []
+        self._lock = threading.Lock()
+
+    def attach(self, client: Any) -> None:
+        client.meta.events.register("provide-client-params.s3", self._remember_params)
+        client.meta.events.register("after-call.s3", self._record)
+
+    def detach(self, client: Any) -> None:
+        client.meta.events.unregister("provide-client-params.s3", self._remember_params)
+        client.meta.events.unregister("after-call.s3", self._record)
+
+    @staticmethod
+    def _remember_params(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["trail-params"] = {name: value for name, value in params.items() if name != "Body"}
+
+    def _record(self, http_response: Any, parsed: dict[str, Any], model: Any, context: dict[str, Any], **_: Any):
+        response = {name: parsed[name] for name in RESPONSE_FIELDS if name in parsed}
+        call = S3Call(model.name, context.get("trail-params", {}), http_response.status_code, response)
+        with self._lock:
+            self.calls.append(call)
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One event delivered to the handler: the object, what the handler said, how long it took."""
+
+    bucket: str
+    key: str
+    outcome: str
+    seconds: float
+    calls: tuple[S3Call, ...]
+
+
+class EchoWarnings(logging.Handler):
+    """Sends the function's warnings and errors to `echo`, one readable line each."""
+
+    def __init__(self, echo: Callable[[str], None]) -> None:
+        super().__init__(logging.WARNING)
+        self._echo = echo
+
+    def emit(self, record: logging.LogRecord) -> None:
+        parts = [f"function {record.levelname.lower()}: {record.getMessage()}"]
+        parts += [str(getattr(record, name)) for name in ("object", "reason") if hasattr(record, name)]
+        if record.exc_info and record.exc_info[1] is not None:
+            parts.append(f"{type(record.exc_info[1]).__name__}: {record.exc_info[1]}")
+        self._echo(": ".join(parts))
+
+
+class LocalFunction:
+    """`with LocalFunction(env, log) as function: function.invoke(client, bucket, key)`."""
+
+    def __init__(self, env: Mapping[str, str], log: TextIO, echo: Callable[[str], None] | None = None) -> None:
+        self.env = dict(env)
+        self.log = log
+        self.echo = echo or (lambda line: print(line, file=sys.stderr))
+        self.trail = CallTrail()
+        self.module: ModuleType | None = None
+        self._saved_env: dict[str, str | None] = {}
+        self._cleanup = contextlib.ExitStack()
+
+    def __enter__(self) -> LocalFunction:
+        self._saved_env = {name: os.environ.get(name) for name in self.env}
+        os.environ.update(self.env)
+        self._cleanup.callback(self._restore_env)
+        use_function_code()
+        sys.modules.pop("handler", None)  # a cold start: settings are read again
+        with contextlib.redirect_stdout(self.log):
+            module = importlib.import_module("handler")
+        self.module = module
+        powertools_handler = module.logger.registered_handler
+        if isinstance(powertools_handler, logging.StreamHandler):
+            previous = powertools_handler.setStream(self.log)
+            self._cleanup.callback(powertools_handler.setStream, previous)
+        echo = EchoWarnings(self.echo)
+        module.logger.addHandler(echo)
+        self._cleanup.callback(module.logger.removeHandler, echo)
+        self.trail.attach(module.STORE.client)
+        self._cleanup.callback(self.trail.detach, module.STORE.client)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._cleanup.close()
+
+    def _restore_env(self) -> None:
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+    def invoke(self, client: Any, bucket: str, key: str) -> Invocation:
+        """Deliver one ObjectCreated event for `key` (built from the real object) and wait for the handler."""
+        assert self.module is not None, "use LocalFunction as a context manager"
+        event = event_for_objects(client, bucket, [key])
+        first_call = len(self.trail.calls)
+        started = time.perf_counter()
+        with contextlib.redirect_stdout(self.log):
+            try:
+                result = self.module.handler(event, LambdaContext())
+                outcome = next(iter(result["outcomes"].values()))
+            except self.module.RetryableError as error:
+                outcome = f"retry: {error.__cause__ or error}"
+        seconds = time.perf_counter() - started
+        self.log.flush()
+        return Invocation(bucket, key, outcome, seconds, tuple(self.trail.calls[first_call:]))
