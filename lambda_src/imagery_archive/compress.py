@@ -15,14 +15,17 @@ from pathlib import Path
 from osgeo import gdal
 from osgeo_utils.samples.validate_cloud_optimized_geotiff import validate
 
-from imagery_archive.errors import CorruptImageError, ImageryArchiveError, UnreadableImageError
+from imagery_archive.cog_writer import write_cog
+from imagery_archive.errors import ImageryArchiveError, UnreadableImageError
 from imagery_archive.profiles import CompressionProfile, Encoding, ImageProperties, choose_encoding
 from imagery_archive.quality import measure_ssim
+from imagery_archive.target_quality import HIGHEST_QUALITY, QualitySearch, with_quality
 
 gdal.UseExceptions()
 
-COG_OPTIONS = ("BLOCKSIZE=512", "OVERVIEWS=AUTO", "NUM_THREADS=ALL_CPUS", "BIGTIFF=IF_SAFER")
-"""Options every output gets: 512-pixel tiles, internal overviews, all CPUs, BigTIFF past 4 GB."""
+
+MAX_FULL_ENCODES = 3
+"""Whole-image encodes allowed to reach a target SSIM the trial windows mispredicted."""
 
 
 class InvalidCogError(ImageryArchiveError):
@@ -94,11 +97,10 @@ def compress(src: str | Path, dst: str | Path, profile: CompressionProfile) -> C
     encoding = choose_encoding(read_properties(dataset), profile)
     partial = Path(f"{dst}.partial")
     try:
-        write_cog(dataset, encoding, partial)
-        validate_cog(partial)
-        ssim = measure_ssim(str(src), str(partial), encoding.bands)
-        if not encoding.lossy and ssim < 1.0:
-            raise InvalidCogError(f"lossless output differs from the original (SSIM {ssim:.6f})")
+        if profile.target_ssim is not None and encoding.quality is not None:
+            encoding, ssim = _write_at_target(dataset, str(src), encoding, partial, profile.target_ssim)
+        else:
+            ssim = _write_checked(dataset, str(src), encoding, partial)
         partial.replace(dst)
     finally:
         partial.unlink(missing_ok=True)
@@ -114,71 +116,34 @@ def compress(src: str | Path, dst: str | Path, profile: CompressionProfile) -> C
     )
 
 
-def write_cog(dataset: gdal.Dataset, encoding: Encoding, dst: Path) -> None:
-    """Translate `dataset` to a COG at `dst` with `encoding`; pixel read errors are the input's fault.
+def _write_at_target(
+    dataset: gdal.Dataset, src: str, encoding: Encoding, partial: Path, target: float
+) -> tuple[Encoding, float]:
+    """Write at the lowest quality whose SSIM reaches `target`, checked on the whole image.
 
-    GDAL reports some write errors only when the output is closed, and the Python bindings then
-    drop them: every CE_Failure is collected while the output is written and closed.
+    Trial windows predict the whole image's SSIM only roughly; when the real output falls short,
+    the search runs again aimed higher by the shortfall, a bounded number of times.
     """
-    source = _prepared_source(dataset, encoding)
-    options = gdal.TranslateOptions(
-        format="COG",
-        bandList=list(encoding.bands),
-        creationOptions=[f"COMPRESS={encoding.compression}", *encoding.creation_options, *COG_OPTIONS],
-        maskBand=_mask_option(dataset, encoding),
-        noData=None if encoding.keep_nodata else "none",
-    )
-    failures: list[str] = []
-    gdal.PushErrorHandler(lambda level, _code, message: failures.append(message) if level >= gdal.CE_Failure else None)
-    try:
-        output = gdal.Translate(str(dst), source, options=options)
-        output.FlushCache()
-        output = None  # closing writes the last tiles and overviews: errors can surface here too
-    except RuntimeError as error:
-        failures.append(str(error))
-    finally:
-        gdal.PopErrorHandler()
-    if any("No space left" in failure for failure in failures):
-        raise OSError(f"no space left for the COG in {dst.parent}: {failures[-1]}")
-    if failures:
-        raise CorruptImageError(f"reading or encoding its pixels failed: {failures[-1]}")
+    with QualitySearch(dataset, encoding) as search:
+        quality = search.lowest_quality(target)
+        for _ in range(MAX_FULL_ENCODES):
+            encoding = with_quality(encoding, quality)
+            ssim = _write_checked(dataset, src, encoding, partial)
+            if ssim >= target or quality == HIGHEST_QUALITY:
+                break
+            shortfall = search.trial_ssim(quality) - ssim
+            quality = search.lowest_quality(min(target + shortfall, 0.9999), low=quality + 1)
+    return encoding, ssim
 
 
-def _mask_option(dataset: gdal.Dataset, encoding: Encoding) -> str | int | None:
-    if encoding.mask_from == "alpha":
-        return next(
-            b
-            for b in range(1, dataset.RasterCount + 1)
-            if dataset.GetRasterBand(b).GetColorInterpretation() == gdal.GCI_AlphaBand
-        )
-    if encoding.mask_from == "nodata":
-        return "mask,1"
-    return None  # GDAL copies a mask the source already has
-
-
-def _prepared_source(dataset: gdal.Dataset, encoding: Encoding) -> gdal.Dataset:
-    """The source as it must be fed to the COG driver: the dataset itself, or a virtual copy.
-
-    - A lossy encoding's nodata mask: a pixel is nodata only when all its bands are (GDAL's
-      NODATA_VALUES); per-band nodata would mask a valid pixel whose red alone equals the value.
-    - NBITS (15-bit Sentinel-2 JPEG 2000, 12-bit NITF): the COG gets full-width samples, which
-      every codec and reader takes (LERC refuses 15-bit samples).
-    """
-    first = dataset.GetRasterBand(1)
-    packed = first.GetMetadataItem("NBITS", "IMAGE_STRUCTURE") is not None
-    if encoding.mask_from != "nodata" and not packed:
-        return dataset
-    virtual = gdal.Translate(
-        "",
-        dataset,
-        format="VRT",
-        outputType=first.DataType,
-        noData="none" if encoding.mask_from == "nodata" else None,
-    )
-    if encoding.mask_from == "nodata":
-        values = " ".join([repr(first.GetNoDataValue())] * dataset.RasterCount)
-        virtual.SetMetadataItem("NODATA_VALUES", values)
-    return virtual
+def _write_checked(dataset: gdal.Dataset, src: str, encoding: Encoding, partial: Path) -> float:
+    """Write, validate and measure the COG; its SSIM against the original."""
+    write_cog(dataset, encoding, partial)
+    validate_cog(partial)
+    ssim = measure_ssim(src, str(partial), encoding.bands)
+    if not encoding.lossy and ssim < 1.0:
+        raise InvalidCogError(f"lossless output differs from the original (SSIM {ssim:.6f})")
+    return ssim
 
 
 def validate_cog(path: Path) -> None:

@@ -12,8 +12,12 @@ import numpy as np
 from osgeo import gdal
 from skimage.metrics import structural_similarity
 
-PREVIEW_SIZE = 2048
+PREVIEW_SIZE = 1024
 """Long side of the decimated read: exact SSIM for images up to this size, a subsample beyond."""
+
+
+SSIM_WINDOW = 7
+"""scikit-image's default SSIM window, in pixels."""
 
 
 def preview_shape(width: int, height: int, limit: int = PREVIEW_SIZE) -> tuple[int, int]:
@@ -52,16 +56,12 @@ def _band_ssim(before: np.ndarray, after: np.ndarray, valid: np.ndarray, data_ra
     if not finite.any() or np.array_equal(before[finite], after[finite]):
         return 1.0
     value_range = data_range or float(np.ptp(before[finite])) or 1.0
-    window = min(7, *before.shape)
-    window -= 1 - window % 2  # SSIM windows are odd
-    _, ssim_map = structural_similarity(
-        np.where(finite, before, 0.0),
-        np.where(finite, after, 0.0),
-        data_range=value_range,
-        win_size=window,
-        full=True,
-    )
-    return float(ssim_map[finite].mean())
+    # SSIM's 7x7 window needs 7 pixels each way: smaller images are edge-padded, and scored on
+    # their own pixels only.
+    pad = [(0, max(0, SSIM_WINDOW - side)) for side in before.shape]
+    before, after = (np.pad(np.where(finite, a, 0.0), pad, mode="edge") for a in (before, after))
+    _, ssim_map = structural_similarity(before, after, data_range=value_range, win_size=SSIM_WINDOW, full=True)
+    return float(ssim_map[: finite.shape[0], : finite.shape[1]][finite].mean())
 
 
 def measure_ssim(original_path: str, compressed_path: str, bands: tuple[int, ...]) -> float:

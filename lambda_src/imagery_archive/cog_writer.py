@@ -1,0 +1,100 @@
+"""Writing one GDAL dataset as a COG with a chosen `Encoding`, and nothing else.
+
+Kept apart from `compress` so that choosing a quality (`target_quality`) can write small trial
+COGs exactly as the final one is written.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from osgeo import gdal
+
+from imagery_archive.errors import CorruptImageError
+from imagery_archive.profiles import Encoding
+
+gdal.UseExceptions()
+
+COG_OPTIONS = ("BLOCKSIZE=512", "OVERVIEWS=AUTO", "NUM_THREADS=ALL_CPUS", "BIGTIFF=IF_SAFER")
+"""Options every output gets: 512-pixel tiles, internal overviews, all CPUs, BigTIFF past 4 GB."""
+
+
+def write_cog(dataset: gdal.Dataset, encoding: Encoding, dst: Path) -> None:
+    """Translate `dataset` to a COG at `dst` with `encoding`; pixel read errors are the input's fault.
+
+    GDAL reports some write errors only when the output is closed, and the Python bindings then
+    drop them: every CE_Failure is collected while the output is written and closed.
+    """
+    source = _prepared_source(dataset, encoding)
+    options = gdal.TranslateOptions(
+        format="COG",
+        bandList=list(encoding.bands),
+        creationOptions=[f"COMPRESS={encoding.compression}", *encoding.creation_options, *COG_OPTIONS],
+        maskBand=_mask_option(dataset, encoding),
+        noData=None if encoding.keep_nodata else "none",
+    )
+    failures: list[str] = []
+    gdal.PushErrorHandler(lambda level, _code, message: failures.append(message) if level >= gdal.CE_Failure else None)
+    # The COG driver stages its temporary files in CPL_TMPDIR: beside the output, they share its
+    # fate (the caller's scratch directory, cleaned after every object).
+    previous_tmpdir = gdal.GetThreadLocalConfigOption("CPL_TMPDIR", None)
+    gdal.SetThreadLocalConfigOption("CPL_TMPDIR", str(dst.parent))
+    try:
+        output = gdal.Translate(str(dst), source, options=options)
+        if output is None:
+            failures.append("GDAL produced no output and gave no reason")
+        else:
+            output.FlushCache()
+            output = None  # closing writes the last tiles and overviews: errors can surface here too
+    except RuntimeError as error:
+        failures.append(str(error))
+    finally:
+        gdal.SetThreadLocalConfigOption("CPL_TMPDIR", previous_tmpdir)
+        gdal.PopErrorHandler()
+    if failures:
+        raise _classified(failures, dst)
+
+
+def _classified(failures: list[str], dst: Path) -> Exception:
+    """The input's fault (permanent) unless GDAL failed on the output side (disk full, bad path)."""
+    output_side = (str(dst), "No space left", "Attempt to create")
+    about_output = [f for f in failures if any(sign in f for sign in output_side)]
+    if about_output:
+        return OSError(f"writing the COG in {dst.parent} failed: {about_output[-1]}")
+    return CorruptImageError(f"reading or encoding its pixels failed: {failures[-1]}")
+
+
+def _mask_option(dataset: gdal.Dataset, encoding: Encoding) -> str | int | None:
+    if encoding.mask_from == "alpha":
+        return next(
+            b
+            for b in range(1, dataset.RasterCount + 1)
+            if dataset.GetRasterBand(b).GetColorInterpretation() == gdal.GCI_AlphaBand
+        )
+    if encoding.mask_from == "nodata":
+        return "mask,1"
+    return None  # GDAL copies a mask the source already has
+
+
+def _prepared_source(dataset: gdal.Dataset, encoding: Encoding) -> gdal.Dataset:
+    """The source as it must be fed to the COG driver: the dataset itself, or a virtual copy.
+
+    - A lossy encoding's nodata mask: a pixel is nodata only when all its bands are (GDAL's
+      NODATA_VALUES); per-band nodata would mask a valid pixel whose red alone equals the value.
+    - NBITS (15-bit Sentinel-2 JPEG 2000, 12-bit NITF): the COG gets full-width samples, which
+      every codec and reader takes (LERC refuses 15-bit samples).
+    """
+    first = dataset.GetRasterBand(1)
+    packed = first.GetMetadataItem("NBITS", "IMAGE_STRUCTURE") is not None
+    nodata = first.GetNoDataValue()
+    # NaN equals nothing, not even itself: GDAL's per-band mask is the one that finds NaN pixels.
+    all_bands_nodata = encoding.mask_from == "nodata" and dataset.RasterCount > 1 and not math.isnan(nodata)
+    if not all_bands_nodata and not packed:
+        return dataset
+    virtual = gdal.Translate(
+        "", dataset, format="VRT", outputType=first.DataType, noData="none" if all_bands_nodata else None
+    )
+    if all_bands_nodata:
+        virtual.SetMetadataItem("NODATA_VALUES", " ".join([repr(nodata)] * dataset.RasterCount))
+    return virtual
