@@ -110,7 +110,7 @@ def test_the_report_shows_table_proof_savings_and_files(demo):
         "total (17 images)",
         "DeleteObject  s3://imagery-input-demo/scenes/RGB.byte.tif  IfMatch=",
         "17 of 17 originals have ChecksumSHA256 = SHA-256 of the bundled file",
-        "(the deliberately broken upload): tagged imagery-archive:status=failed",
+        "(the deliberately broken upload: first half of RGB.byte.tif): tagged imagery-archive:status=failed",
         "us-east-1, prices as of 2025",
         "extrapolated: 1 TB of originals like these",
         "compare.png",

@@ -222,6 +222,11 @@ def render(results: dict[Path, dict[CompressionProfile, Measurement]], target: f
         context = f"-c compression={profile.codec}" + (
             f" -c quality={profile.quality}" if profile.codec in LOSSY else ""
         )
+        for image, produced in results.items():
+            if produced[profile].encoding != label(profile):
+                out.append(
+                    f"    (on {image.name} the function writes {produced[profile].encoding} for it: see the table)"
+                )
         out.append(f"  deploy it:  npx cdk deploy {context}")
         out.append(f"  or let the function pick the quality per image:  npx cdk deploy -c targetSsim={target:g}")
     for image, best in choice.per_image.items():

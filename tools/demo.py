@@ -360,11 +360,9 @@ def render(run: DemoRun) -> str:
     failed = [item for item in run.left_in_place if item.tagged_failed]
     out.append(f"  input bucket: {len(run.left_in_place)} object(s) left, {len(failed)} tagged as failed")
     for item in run.left_in_place:
-        label = " (the deliberately broken upload)" if item.key == BROKEN_KEY else ""
+        label = " (the deliberately broken upload: first half of RGB.byte.tif)" if item.key == BROKEN_KEY else ""
         status = f"tagged imagery-archive:status=failed, reason: {item.reason}" if item.tagged_failed else "NOT tagged"
         out.append(f"    {item.key}{label}: {status}")
-    if run.broken_outcome is not None:
-        out.append(f"  The broken upload (first half of RGB.byte.tif, not a bundled sample): {run.broken_outcome}")
 
     saved, per_tb = run.savings, run.per_tb
     out += [

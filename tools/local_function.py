@@ -112,7 +112,9 @@ class EchoWarnings(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         parts = [f"function {record.levelname.lower()}: {record.getMessage()}"]
-        parts += [str(getattr(record, name)) for name in ("object", "reason") if hasattr(record, name)]
+        reason = str(getattr(record, "reason", ""))
+        subject = str(getattr(record, "object", ""))
+        parts += [text for text in (subject if subject not in reason else "", reason) if text]
         if record.exc_info and record.exc_info[1] is not None:
             parts.append(f"{type(record.exc_info[1]).__name__}: {record.exc_info[1]}")
         self._echo(": ".join(parts))
