@@ -68,9 +68,8 @@ def process(source: ObjectLocation, retryable: list[Exception]) -> str:
         )
     except PermanentError as error:
         logger.error("Left in place: can't be compressed", extra={"object": str(source), "reason": str(error)})
-        STORE.tag_failed(source, str(error))
         metrics.add_metric(name="PermanentFailures", unit=MetricUnit.Count, value=1)
-        return f"failed: {error}"
+        return mark_failed(source, error, retryable)
     except SourceChangedError as error:
         logger.warning("Left in place: replaced during processing", extra={"object": str(source), "reason": str(error)})
         metrics.add_metric(name="SourceChanged", unit=MetricUnit.Count, value=1)

@@ -142,3 +142,12 @@ def test_settings_reach_the_pipeline(buckets, monkeypatch, tmp_path):
     assert archived["StorageClass"] == "DEEP_ARCHIVE"
     meta = buckets.client.head_object(Bucket=buckets.output, Key="cogs/x.tif")["Metadata"]
     assert meta["encoding"] == "JPEG q40"
+
+
+def test_a_failure_to_tag_a_bad_original_is_retried_and_the_rest_still_run(handler, buckets):
+    put(buckets, "bad.tif", b"not an image")
+    put(buckets, "good.tif", "shade.tif")
+    event = event_for_objects(buckets.client, buckets.input, ["bad.tif", "good.tif"])
+    with failing(handler.STORE.client, "PutObjectTagging"), pytest.raises(handler.RetryableError, match="1 of 2"):
+        handler.handler(event, LambdaContext())
+    assert buckets.keys(buckets.input) == ["bad.tif"], "the good record still ran; the bad one stays"

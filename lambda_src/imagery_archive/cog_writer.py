@@ -35,7 +35,15 @@ def write_cog(dataset: gdal.Dataset, encoding: Encoding, dst: Path) -> None:
         noData=None if encoding.keep_nodata else "none",
     )
     failures: list[str] = []
-    gdal.PushErrorHandler(lambda level, _code, message: failures.append(message) if level >= gdal.CE_Failure else None)
+    warnings: list[str] = []
+
+    def collect(level: int, _code: int, message: str) -> None:
+        (failures if level >= gdal.CE_Failure else warnings).append(message)
+
+    # Decoding and compression run in GDAL worker threads too, whose errors reach only the global
+    # handler (a thread-local one would also hide them from GDAL's own exception reporting):
+    # without it a failed tile is silently written as zeros.
+    gdal.SetErrorHandler(collect)
     # The COG driver stages its temporary files in CPL_TMPDIR: beside the output, they share its
     # fate (the caller's scratch directory, cleaned after every object).
     previous_tmpdir = gdal.GetThreadLocalConfigOption("CPL_TMPDIR", None)
@@ -43,7 +51,7 @@ def write_cog(dataset: gdal.Dataset, encoding: Encoding, dst: Path) -> None:
     try:
         output = gdal.Translate(str(dst), source, options=options)
         if output is None:
-            failures.append("GDAL produced no output and gave no reason")
+            failures.append(f"GDAL produced no output: {warnings[-1] if warnings else 'no reason given'}")
         else:
             output.FlushCache()
             output = None  # closing writes the last tiles and overviews: errors can surface here too
@@ -51,7 +59,7 @@ def write_cog(dataset: gdal.Dataset, encoding: Encoding, dst: Path) -> None:
         failures.append(str(error))
     finally:
         gdal.SetThreadLocalConfigOption("CPL_TMPDIR", previous_tmpdir)
-        gdal.PopErrorHandler()
+        gdal.SetErrorHandler("CPLDefaultErrorHandler")
     if failures:
         raise _classified(failures, dst)
 

@@ -139,8 +139,11 @@ def _write_at_target(
 def _write_checked(dataset: gdal.Dataset, src: str, encoding: Encoding, partial: Path) -> float:
     """Write, validate and measure the COG; its SSIM against the original."""
     write_cog(dataset, encoding, partial)
-    validate_cog(partial)
-    ssim = measure_ssim(src, str(partial), encoding.bands)
+    try:
+        validate_cog(partial)
+        ssim = measure_ssim(src, str(partial), encoding.bands)
+    except RuntimeError as error:  # GDAL wrote tiles it can't read back: a fault of ours, not the input's
+        raise InvalidCogError(f"the COG can't be read back: {error}") from None
     if not encoding.lossy and ssim < 1.0:
         raise InvalidCogError(f"lossless output differs from the original (SSIM {ssim:.6f})")
     return ssim

@@ -32,6 +32,7 @@ CODECS: dict[str, Codec] = {
 }
 
 INTEGER_TYPES = frozenset({"UInt16", "Int16", "UInt32", "Int32", "UInt64", "Int64", "Int8"})
+LERC_UNSUPPORTED_TYPES = frozenset({"UInt64", "Int64"})
 FLOAT_TYPES = frozenset({"Float32", "Float64"})
 VALUE_RANGES: dict[str, tuple[float, float]] = {
     "Byte": (0, 255),
@@ -126,7 +127,9 @@ def choose_encoding(image: ImageProperties, profile: CompressionProfile) -> Enco
         return _byte_encoding(image, profile)
     if image.data_type in INTEGER_TYPES | FLOAT_TYPES:
         return _deep_encoding(image, profile)
-    return _lossless(image, "ZSTD", f"{image.data_type} data: lossless ZSTD, no lossy codec holds it")
+    # Overviews of complex (SAR I/Q) samples: the default CUBIC resampling refuses them.
+    reason = f"{image.data_type} data: lossless ZSTD, no lossy codec holds it"
+    return _lossless(image, "ZSTD", reason, ("RESAMPLING=NEAREST",))
 
 
 def _byte_encoding(image: ImageProperties, profile: CompressionProfile) -> Encoding:
@@ -148,6 +151,12 @@ def _byte_encoding(image: ImageProperties, profile: CompressionProfile) -> Encod
 
 def _deep_encoding(image: ImageProperties, profile: CompressionProfile) -> Encoding:
     kind = "float" if image.data_type in FLOAT_TYPES else f"{image.data_type}"
+    if image.data_type in LERC_UNSUPPORTED_TYPES:
+        return _lossless(image, "ZSTD", f"{kind}: lossless ZSTD (LERC has no 64-bit integers)")
+    nan_bands = image.band_count > 1 and image.nodata is not None and math.isnan(image.nodata)
+    if profile.max_z_error > 0 and nan_bands:
+        # GDAL 3.6's LERC writes pixel-interleaved multi-band NaN tiles it can't read back.
+        return _lossless(image, "ZSTD", f"{kind}, several bands with NaN nodata: lossless ZSTD (LERC can't)")
     if profile.max_z_error > 0:
         options = (f"MAX_Z_ERROR={profile.max_z_error:g}",)
         bands = tuple(b for b in range(1, image.band_count + 1) if b != image.alpha_band)

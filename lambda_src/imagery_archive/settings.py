@@ -6,6 +6,7 @@ object later with a less obvious error.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -90,7 +91,7 @@ def _number(
     except ValueError:
         kind = "a whole number" if integer else "a number"
         raise SettingsError(f"{name}={raw!r} is not {kind}") from None
-    if value < low or (high is not None and value > high):
+    if not math.isfinite(value) or value < low or (high is not None and value > high):
         bounds = f"from {low} to {high}" if high is not None else f"at least {low}"
         raise SettingsError(f"{name}={raw!r} is out of range: it must be {bounds}")
     return value

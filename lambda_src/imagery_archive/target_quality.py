@@ -48,26 +48,34 @@ class QualitySearch:
 
     def __init__(self, dataset: gdal.Dataset, encoding: Encoding) -> None:
         self._encoding = encoding
-        self._crops = _most_valid_crops(dataset)
+        self._folder = f"/vsimem/trial-{uuid.uuid4().hex}"
         self._scores: dict[int, float] = {}
+        try:
+            self._crops = _most_valid_crops(dataset, self._folder)
+        except BaseException:
+            self.close()
+            raise
 
     def __enter__(self) -> QualitySearch:
         return self
 
     def __exit__(self, *_: object) -> None:
-        for crop in self._crops:
-            gdal.Unlink(crop)
+        self.close()
+
+    def close(self) -> None:
+        """Free every crop and trial, with the sidecars (.msk) GDAL leaves beside them."""
+        for name in gdal.ReadDir(self._folder) or []:
+            gdal.Unlink(f"{self._folder}/{name}")
 
     def trial_ssim(self, quality: int) -> float:
         """The mean SSIM of the trial windows encoded at `quality` (each quality encoded once)."""
         if quality not in self._scores:
             trial = with_quality(self._encoding, quality)
             scores = []
-            for crop in self._crops:
-                encoded = f"/vsimem/trial-{uuid.uuid4().hex}.tif"
+            for number, crop in enumerate(self._crops):
+                encoded = f"{self._folder}/q{quality}-{number}.tif"
                 write_cog(gdal.Open(crop), trial, Path(encoded))
                 scores.append(measure_ssim(crop, encoded, trial.bands))
-                gdal.Unlink(encoded)
             self._scores[quality] = sum(scores) / len(scores)
         return self._scores[quality]
 
@@ -83,12 +91,14 @@ class QualitySearch:
         return low
 
 
-def _most_valid_crops(dataset: gdal.Dataset) -> list[str]:
+def _most_valid_crops(dataset: gdal.Dataset, folder: str) -> list[str]:
     """In-memory crops of the windows with the most valid pixels (no nodata collars), decoded once.
 
-    When no window holds valid pixels (a small valid area off the lattice), the whole image,
-    decimated to one window's size, stands in.
+    A small image is its own trial, exactly as it will be written. When no window holds valid
+    pixels (a small valid area off the lattice), the whole image, decimated, stands in.
     """
+    if trial_windows(dataset.RasterXSize, dataset.RasterYSize) == [(0, 0, dataset.RasterXSize, dataset.RasterYSize)]:
+        return [dataset.GetDescription()]
     mask = dataset.GetRasterBand(1).GetMaskBand()
     scored = []
     for x, y, width, height in trial_windows(dataset.RasterXSize, dataset.RasterYSize):
@@ -97,11 +107,10 @@ def _most_valid_crops(dataset: gdal.Dataset) -> list[str]:
     best = [window for fraction, window in sorted(scored, reverse=True)[:WINDOWS_TRIED] if fraction > 0]
     if not best:
         width, height = preview_shape(dataset.RasterXSize, dataset.RasterYSize, 2 * WINDOW)
-        return [_in_memory(dataset, width=width, height=height)]
-    return [_in_memory(dataset, srcWin=list(window)) for window in best]
+        return [_in_memory(dataset, f"{folder}/whole.tif", width=width, height=height)]
+    return [_in_memory(dataset, f"{folder}/crop-{n}.tif", srcWin=list(w)) for n, w in enumerate(best)]
 
 
-def _in_memory(dataset: gdal.Dataset, **translate_options: object) -> str:
-    crop = f"/vsimem/trial-{uuid.uuid4().hex}.tif"
+def _in_memory(dataset: gdal.Dataset, crop: str, **translate_options: object) -> str:
     gdal.Translate(crop, dataset, format="GTiff", **translate_options)
     return crop
