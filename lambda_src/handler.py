@@ -116,6 +116,11 @@ def record_report(report: JobReport) -> None:
         metrics.add_metric(name="BytesOut", unit=MetricUnit.Bytes, value=result.compressed_bytes)
         metrics.add_metric(name="CompressionRatio", unit=MetricUnit.NoUnit, value=result.ratio)
         metrics.add_metric(name="SSIM", unit=MetricUnit.NoUnit, value=result.ssim)
+        if result.ratio < 1:
+            logger.warning(
+                "The COG is larger than the original (already compressed lossily?): consider MAX_Z_ERROR",
+                extra={"object": str(report.source), "ratio": round(result.ratio, 2)},
+            )
     for phase, seconds in report.seconds.items():
         metrics.add_metric(name=f"{phase.capitalize()}Seconds", unit=MetricUnit.Seconds, value=seconds)
     name = {"archived": "ImagesArchived", "already-archived": "DuplicateDeliveries"}.get(report.outcome, "Gone")
