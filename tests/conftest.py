@@ -7,7 +7,7 @@ compresses each (source, profile) pair at most once, whichever test asks first.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from osgeo import gdal, gdal_array
 
-from imagery_archive.compress import CompressionResult, compress
+from imagery_archive.compress import CompressionResult, compress, configure_gdal
 from imagery_archive.profiles import CompressionProfile
 
 gdal.UseExceptions()
@@ -57,6 +57,27 @@ def crop(source: Path, destination: Path, x: int, y: int, width: int, height: in
     """A window of `source` as a new file (GeoTIFF unless `format=` says otherwise)."""
     gdal.Translate(str(destination), str(source), srcWin=[x, y, width, height], **options)
     return destination
+
+
+GDAL_SETTINGS = ("GDAL_NUM_THREADS", "CPL_TMPDIR", "GDAL_DISABLE_READDIR_ON_OPEN", "GDAL_PAM_ENABLED")
+
+
+@pytest.fixture
+def production_gdal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """GDAL configured as the Lambda handler configures it (`configure_gdal`), then put back.
+
+    GDAL's configuration is process-wide: this also shields imagery tests from whatever other tests
+    left behind (a CPL_TMPDIR that no longer exists makes every COG with overviews fail).
+    """
+    saved = {name: gdal.GetConfigOption(name) for name in GDAL_SETTINGS}
+    saved_cache = gdal.GetCacheMax()
+    configure_gdal(cache_mb=256, tmp_dir=str(tmp_path_factory.getbasetemp()))
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            gdal.SetConfigOption(name, value)
+        gdal.SetCacheMax(saved_cache)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,8 @@ from imagery_archive.errors import (
 )
 from imagery_archive.profiles import CompressionProfile
 
+pytestmark = pytest.mark.usefixtures("production_gdal")
+
 JPEG = CompressionProfile()
 WEBP = CompressionProfile(codec="WEBP")
 DEFLATE = CompressionProfile(codec="DEFLATE")
@@ -344,36 +346,18 @@ def test_nan_nodata_becomes_an_exact_mask_under_max_z_error(cog, dsm_nan_holes):
 
 
 @pytest.mark.parametrize("max_z_error", [0, 2])
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: profiles._deep_encoding picks LERC_ZSTD for Int64, which LERC can't encode; the "
-    "error is raised in a GDAL worker thread and lost, so the COG is all zeros (lossless: "
-    "InvalidCogError; MAX_Z_ERROR=2: accepted as a result with SSIM 0.0002)",
-)
 def test_64_bit_integers_keep_their_values(cog, dsm_int64_mm, max_z_error):
     made = cog(dsm_int64_mm, CompressionProfile(max_z_error=max_z_error))
     error = np.abs(pixels(made.output) - pixels(dsm_int64_mm)).max()
     assert error <= max_z_error, f"elevations off by up to {error} mm"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: GDAL 3.6's LERC writes tiles it can't read back for pixel-interleaved multi-band "
-    "float with NaN; compress then raises a bare RuntimeError from validation (retried forever), "
-    "neither InvalidCogError nor a valid COG",
-)
 def test_multi_band_float_with_nan_under_max_z_error(cog, reflectance_nan):
     made = cog(reflectance_nan, CompressionProfile(max_z_error=0.001))
     expected_valid = ~np.isnan(pixels(reflectance_nan)).all(axis=0)
     assert np.array_equal(valid_pixels(made.output), expected_valid)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=CorruptImageError,
-    reason="bug: the COG driver's default CUBIC overview resampling refuses complex data; the error "
-    "is raised in a worker thread, so a valid SLC is reported corrupt ('gave no reason')",
-)
 def test_complex_sar_compresses_losslessly(cog, sar_complex):
     made = cog(sar_complex)
     assert np.array_equal(pixels(made.output), pixels(sar_complex)), "I/Q samples changed"
@@ -530,14 +514,7 @@ def vsimem_trials() -> set[str]:
     "source",
     [
         "RGB.byte.tif",
-        pytest.param(
-            "aerial_hro_015m_intmask.tif",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="bug: target_quality._trial_ssim unlinks the trial COG but not the "
-                "'/vsimem/trial-*.tif.msk' GDAL leaves beside it for a source with an internal mask",
-            ),
-        ),
+        "aerial_hro_015m_intmask.tif",
     ],
 )
 def test_target_ssim_trials_leave_nothing_in_memory(tmp_path, source):
@@ -546,11 +523,6 @@ def test_target_ssim_trials_leave_nothing_in_memory(tmp_path, source):
     assert vsimem_trials() - before == set(), "every image would leak its trial files in a warm Lambda"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: target_quality.quality_for_ssim unlinks its /vsimem/ trial crops only after a "
-    "successful search (no try/finally): each bad input leaks them for the life of the Lambda",
-)
 def test_failed_trials_leave_nothing_in_memory(tmp_path):
     before = vsimem_trials()
     with pytest.raises(CorruptImageError):
@@ -658,8 +630,8 @@ def test_broken_input_is_a_clear_permanent_error_leaving_nothing(tmp_path, make_
 
 @pytest.mark.xfail(
     strict=True,
-    reason="bug: cog_writer.write_cog's PushErrorHandler is thread-local; OpenJPEG's 'Stream too "
-    "short' is raised in a decoder thread and never reaches it, so the error says 'gave no reason'",
+    reason="bug: cog_writer.write_cog collects 'Stream too short' / 'opj_get_decoded_tile() failed', "
+    "then appends 'GDAL produced no output: no reason given' and reports only failures[-1]",
 )
 def test_the_decoders_reason_reaches_the_error(tmp_path):
     with pytest.raises(CorruptImageError, match=r"opj_|Stream too short"):

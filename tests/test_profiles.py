@@ -202,11 +202,6 @@ def test_deep_integers_are_lossless_lerc_by_default(data_type):
 
 
 @pytest.mark.parametrize("data_type", ["UInt64", "Int64"])
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: profiles._deep_encoding sends 64-bit integers to LERC_ZSTD, which can't encode them "
-    "(GDAL: 'GetLercDataType: Unsupported combination'); compress then blames the input",
-)
 def test_64_bit_integers_get_a_codec_that_holds_them(data_type):
     encoding = encode(image(data_type, ("Gray",)))
     assert encoding.compression != "LERC_ZSTD", "LERC has no 64-bit integer type: every such image fails"

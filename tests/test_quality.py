@@ -11,6 +11,8 @@ from osgeo import gdal
 
 from imagery_archive.quality import PREVIEW_SIZE, masked_ssim, measure_ssim, preview_shape, read_preview
 
+pytestmark = pytest.mark.usefixtures("production_gdal")
+
 SEED = 20261125
 
 
@@ -201,3 +203,14 @@ def test_measure_ssim_sees_jpeg_damage(tmp_path):
         gdal.Translate(str(output), str(source), format="COG", creationOptions=["COMPRESS=JPEG", f"QUALITY={quality}"])
         scores.append(measure_ssim(str(source), str(output), (1, 2, 3)))
     assert 0.0 < scores[0] < scores[1] < 1.0, f"SSIM doesn't rank JPEG q10 below q90: {scores}"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: quality.masked_ssim casts complex samples to float64, dropping the imaginary part "
+    "(numpy ComplexWarning): compress's lossless check can't see damage to Q in SAR SLC data",
+)
+def test_damage_to_the_imaginary_part_is_seen(landsat):
+    original = landsat[:1] + 1j * landsat[1:2]
+    damaged = landsat[:1] + 1j * noisy(landsat[1:2], 16)
+    assert masked_ssim(original, damaged, everywhere(original)) < 1.0, "Q (imaginary) damage is invisible"

@@ -114,11 +114,6 @@ def test_a_settings_error_is_a_value_error():
     ("variable", "value"),
     [("MAX_Z_ERROR", "nan"), ("MAX_Z_ERROR", "inf"), ("TARGET_SSIM", "nan")],
 )
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: settings._number accepts 'nan' (every comparison is False) and 'inf' when there is "
-    "no upper bound; MAX_Z_ERROR=inf becomes LERC MAX_Z_ERROR=inf, TARGET_SSIM=nan a target no SSIM meets",
-)
 def test_non_finite_numbers_are_refused(variable, value):
     with pytest.raises(SettingsError, match=variable):
         settings(**{variable: value})
