@@ -354,8 +354,12 @@ def test_64_bit_integers_keep_their_values(cog, dsm_int64_mm, max_z_error):
 
 def test_multi_band_float_with_nan_under_max_z_error(cog, reflectance_nan):
     made = cog(reflectance_nan, CompressionProfile(max_z_error=0.001))
-    expected_valid = ~np.isnan(pixels(reflectance_nan)).all(axis=0)
-    assert np.array_equal(valid_pixels(made.output), expected_valid)
+    source = pixels(reflectance_nan)
+    expected_valid = ~np.isnan(source).all(axis=0)
+    valid = valid_pixels(made.output)
+    assert np.array_equal(valid, expected_valid), describe_mismatch(expected_valid, valid)
+    error = np.abs(pixels(made.output) - source)[:, valid].max()
+    assert error <= 0.001 + 1e-7, f"reflectance off by {error}, more than MAX_Z_ERROR=0.001"
 
 
 def test_complex_sar_compresses_losslessly(cog, sar_complex):
