@@ -39,6 +39,10 @@ class Measurement:
     peak_scratch_bytes: int
     reported: dict[str, Any] = field(default_factory=dict)
     """What the child printed after RESULT_MARKER (bytes moved, phase times, ...)."""
+    other_cpu_s: float = 0.0
+    """CPU time the rest of the machine used meanwhile (S3 server excluded): contention, if large."""
+    server_cpu_s: float = 0.0
+    """CPU time the local S3 server used meanwhile (serving the function's transfers and copies)."""
 
 
 def directory_bytes(path: Path) -> int:
@@ -87,8 +91,45 @@ class ScratchSampler:
             self._stop.wait(self.interval_s)
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_s() -> float:
+    """CPU seconds all CPUs have spent busy since boot (/proc/stat: everything but idle and iowait)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
+
+
+def process_cpu_s(pid: int | None) -> float:
+    """CPU seconds (user + system) a live process has used; 0 if unknown."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def wait_until_quiet(limit_s: float, threshold: float = 0.25, window_s: float = 1.0) -> float:
+    """Wait (at most `limit_s`) until other processes use less than `threshold` CPUs; returns the last load."""
+    deadline = time.monotonic() + limit_s
+    while True:
+        before = machine_busy_s()
+        time.sleep(window_s)
+        load = (machine_busy_s() - before) / window_s
+        if load < threshold or time.monotonic() >= deadline:
+            return load
+
+
 def run_measured(
-    command: Sequence[str], env: Mapping[str, str], scratch: Path, log: Path, cwd: Path | None = None
+    command: Sequence[str],
+    env: Mapping[str, str],
+    scratch: Path,
+    log: Path,
+    cwd: Path | None = None,
+    server_pid: int | None = None,
 ) -> Measurement:
     """Run `command` in a fresh process with `scratch` as its temp dir; raise if it fails."""
     if scratch.exists():
@@ -96,10 +137,12 @@ def run_measured(
     scratch.mkdir(parents=True)
     child_env = {**env, "TMPDIR": str(scratch), "CPL_TMPDIR": str(scratch)}
     with log.open("wb") as output, ScratchSampler(scratch) as sampler:
+        busy, server = machine_busy_s(), process_cpu_s(server_pid)
         started = time.perf_counter()
         process = subprocess.Popen(command, env=child_env, stdout=output, stderr=subprocess.STDOUT, cwd=cwd)
         _pid, status, usage = os.wait4(process.pid, 0)
         wall = time.perf_counter() - started
+        busy, server = machine_busy_s() - busy, process_cpu_s(server_pid) - server
         process.returncode = os.waitstatus_to_exitcode(status)
     text = log.read_text(errors="replace")
     if process.returncode != 0:
@@ -116,6 +159,8 @@ def run_measured(
         peak_rss_bytes=usage.ru_maxrss * 1024,  # Linux reports KiB
         peak_scratch_bytes=sampler.peak,
         reported=reported,
+        other_cpu_s=max(0.0, busy - usage.ru_utime - usage.ru_stime - server),
+        server_cpu_s=server,
     )
 
 

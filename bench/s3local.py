@@ -27,9 +27,10 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def moto_server(venv_bin: Path, log: Path, scratch: Path) -> Iterator[str]:
-    """Start `moto_server` on a free port; yields its URL; stops it (only it) afterwards."""
+def moto_server(venv_bin: Path, log: Path, scratch: Path) -> Iterator[tuple[str, int]]:
+    """Start `moto_server` on a free port; yields its URL and process id; stops it (only it) afterwards."""
     port = free_port()
+    log.parent.mkdir(parents=True, exist_ok=True)
     scratch.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "TMPDIR": str(scratch)}  # moto spools large objects to temporary files
     with log.open("wb") as output:
@@ -50,7 +51,7 @@ def moto_server(venv_bin: Path, log: Path, scratch: Path) -> Iterator[str]:
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"moto_server did not start; see {log}") from None
                 time.sleep(0.2)
-        yield url
+        yield url, process.pid
     finally:
         process.terminate()
         try:
