@@ -632,11 +632,6 @@ def test_broken_input_is_a_clear_permanent_error_leaving_nothing(tmp_path, make_
     assert sorted(out.iterdir()) == [], "a half-written output or .partial file was left behind"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: cog_writer.write_cog collects 'Stream too short' / 'opj_get_decoded_tile() failed', "
-    "then appends 'GDAL produced no output: no reason given' and reports only failures[-1]",
-)
 def test_the_decoders_reason_reaches_the_error(tmp_path):
     with pytest.raises(CorruptImageError, match=r"opj_|Stream too short"):
         compress(truncated_sentinel2(tmp_path), tmp_path / "out.tif", JPEG)

@@ -70,7 +70,9 @@ def _classified(failures: list[str], dst: Path) -> Exception:
     about_output = [f for f in failures if any(sign in f for sign in output_side)]
     if about_output:
         return OSError(f"writing the COG in {dst.parent} failed: {about_output[-1]}")
-    return CorruptImageError(f"reading or encoding its pixels failed: {failures[-1]}")
+    cause, outcome = failures[0].strip(), failures[-1].strip()
+    reason = cause if cause == outcome else f"{cause} ({outcome})"
+    return CorruptImageError(f"reading or encoding its pixels failed: {reason}")
 
 
 def _mask_option(dataset: gdal.Dataset, encoding: Encoding) -> str | int | None:

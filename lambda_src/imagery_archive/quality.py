@@ -47,6 +47,9 @@ def masked_ssim(
     """
     if not valid.any():
         return 1.0
+    if np.iscomplexobj(original) or np.iscomplexobj(compressed):  # SAR I/Q: both parts are data
+        original = np.concatenate([original.real, original.imag])
+        compressed = np.concatenate([compressed.real, compressed.imag])
     pairs = zip(original.astype(np.float64), compressed.astype(np.float64), strict=True)
     return float(np.mean([_band_ssim(before, after, valid, data_range) for before, after in pairs]))
 
