@@ -38,3 +38,7 @@ clean:
 ## Synthesize the CloudFormation template offline with the pinned CDK CLI (cdk-nag checks run inside).
 synth: setup
 	node_modules/.bin/cdk synth --quiet
+
+## The performance benchmark of issue 5 (about 20 minutes; see BENCHMARKS.md). BENCH_ARGS="--scenes S" is quick.
+bench: setup
+	$(PY) -m bench.run $(BENCH_ARGS)
