@@ -15,6 +15,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -437,6 +438,7 @@ def parse_rounds(text: str) -> dict[str, int]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the S3 server is stopped on `kill`
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenes", default="M,L", help="scenes to run, of S (15 MB), M (310 MB), L (1.2 GB)")
     parser.add_argument("--rounds", default="S=1,M=3,L=1", help="rounds per scene, e.g. M=3,L=1")
@@ -444,7 +446,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--large-contenders", default=",".join(SCALING_CONTENDERS), help="contenders on scene L")
     parser.add_argument("--skip-rate-distortion", action="store_true")
     parser.add_argument(
-        "--quiet-wait", type=float, default=30.0, help="seconds to wait, before each run, for other load to stop"
+        "--quiet-wait", type=float, default=15.0, help="seconds to wait, before each run, for other load to stop"
     )
     parser.add_argument("--out", default=str(ROOT / "bench_out"), type=Path)
     args = parser.parse_args(argv)
