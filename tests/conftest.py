@@ -207,3 +207,22 @@ def reflectance_nan(derived_dir: Path) -> Path:
 def rgb_strip(derived_dir: Path) -> Path:
     """Two rows of RGB.byte.tif: a scan-line strip, thinner than any SSIM window."""
     return crop(sample_path("RGB.byte.tif"), derived_dir / "rgb_strip.tif", 0, 300, 791, 2)
+
+
+# --- the synthesized CDK template (once per session: the stack tests only read it) -----------------
+
+
+@pytest.fixture(scope="session")
+def template():
+    """The template `cdk synth` makes from cdk.json's context."""
+    from stack_support import synth_template  # noqa: PLC0415 - CDK loads only for the tests that use it
+
+    return synth_template()
+
+
+@pytest.fixture(scope="session")
+def imported():
+    """The template when the stack imports existing buckets."""
+    from stack_support import IMPORTED_BUCKETS, synth_template  # noqa: PLC0415
+
+    return synth_template(**IMPORTED_BUCKETS)

@@ -14,6 +14,8 @@ from app import STACK_NAME, build_app
 ROOT = Path(__file__).resolve().parent.parent
 # The CLI adds each resource's construct path to its metadata; tests find resources by that path.
 PATH_METADATA = {"aws:cdk:enable-path-metadata": True}
+IMPORTED_BUCKETS = {"inputBucketName": "survey-uploads", "outputBucketName": "survey-archive"}
+"""Context that makes the stack import existing buckets instead of creating them."""
 
 
 def cdk_json_context() -> dict[str, Any]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 import json
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -13,18 +12,9 @@ import pytest
 from imagery_archive.errors import SettingsError
 from tests.faults import failing
 from tools.events import event_for_objects
+from tools.local_function import LambdaContext
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"
-
-
-@dataclass(frozen=True)
-class LambdaContext:
-    """The attributes Lambda's context object carries, as Powertools reads them."""
-
-    function_name: str = "imagery-archive"
-    memory_limit_in_mb: int = 3008
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:imagery-archive"
-    aws_request_id: str = "test-request"
 
 
 def import_handler(monkeypatch, **env: str):

@@ -7,21 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from aws_cdk.assertions import Template
 from stack_support import logical_id, synth_template
-
-IMPORTED = {"inputBucketName": "survey-uploads", "outputBucketName": "survey-archive"}
-
-
-@pytest.fixture(scope="module")
-def template() -> Template:
-    return synth_template()
-
-
-@pytest.fixture(scope="module")
-def imported() -> Template:
-    return synth_template(**IMPORTED)
 
 
 def _function_role_statements(template: Template) -> list[dict[str, Any]]:

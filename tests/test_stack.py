@@ -16,17 +16,6 @@ from stack_support import ROOT, logical_id, synth_stack, synth_template
 
 DEFAULT_SUFFIXES = [".tif", ".tiff", ".TIF", ".TIFF", ".ntf", ".nitf", ".NTF", ".NITF", ".jp2", ".JP2"]
 LAMBDA_SRC = ROOT / "lambda_src"
-IMPORTED = {"inputBucketName": "survey-uploads", "outputBucketName": "survey-archive"}
-
-
-@pytest.fixture(scope="module")
-def template() -> Template:
-    return synth_template()
-
-
-@pytest.fixture(scope="module")
-def imported() -> Template:
-    return synth_template(**IMPORTED)
 
 
 @pytest.fixture(scope="module")
