@@ -1,7 +1,10 @@
 """The contenders that run Python, each as `python -m bench.contenders NAME SPEC_JSON` in a fresh process.
 
 - `ours`: the real Lambda handler (`lambda_src/handler.py`), imported as a cold start imports it,
-  with its environment, fed the S3 event of the uploaded scene.
+  with its environment, fed the S3 event of the uploaded scene. For experiments only (the
+  `ours_proposed` contender, never the shipped figures), `BENCH_GDAL_CACHE_MB` and
+  `BENCH_EXTRA_COG_OPTIONS` change the GDAL cache and add COG creation options after the import, to
+  measure a proposed change to the function before it is made.
 - `reference`: the reference design's handler logic (the AWS blog's): download the original to
   /tmp, `gdal.Translate` it to a COG with JPEG quality 75 on one thread, upload the COG, upload the
   original a second time into Glacier, delete the original. boto3's default transfer settings.
@@ -39,6 +42,7 @@ def run_ours(spec: dict[str, Any]) -> None:
     sys.path.insert(0, str(ROOT / "lambda_src"))
     import handler  # noqa: PLC0415 - the import is the cold start being measured
 
+    _apply_experiment(os.environ)
     counter = S3ByteCounter().attach(handler.STORE.client)
     started = time.perf_counter()
     result = handler.handler(spec["event"], LambdaContext(memory_limit_in_mb=int(spec.get("memory_mb", 4096))))
@@ -46,6 +50,18 @@ def run_ours(spec: dict[str, Any]) -> None:
     if outcomes != ["archived"]:
         raise SystemExit(f"the handler did not archive the scene: {outcomes}")
     report({**counter.as_dict(), "handler_s": time.perf_counter() - started})
+
+
+def _apply_experiment(env: dict[str, str] | os._Environ[str]) -> None:
+    """A proposed change to the function, applied in this process only (see the module docstring)."""
+    if env.get("BENCH_GDAL_CACHE_MB"):
+        from osgeo import gdal  # noqa: PLC0415
+
+        gdal.SetCacheMax(int(env["BENCH_GDAL_CACHE_MB"]) * 1024 * 1024)
+    if env.get("BENCH_EXTRA_COG_OPTIONS"):
+        from imagery_archive import cog_writer  # noqa: PLC0415
+
+        cog_writer.COG_OPTIONS = (*cog_writer.COG_OPTIONS, *env["BENCH_EXTRA_COG_OPTIONS"].split(","))
 
 
 def run_reference(spec: dict[str, Any]) -> None:

@@ -1,8 +1,10 @@
 """Measuring one contender run: a fresh child process, timed and sized from the outside.
 
-- wall time around the child; CPU time (user + system) and peak RSS from the kernel's own
-  accounting of that child (`os.wait4`), so nothing in this process, in the S3 server or in a
-  sampler counts against the contender;
+- wall time around the child; CPU time (user + system) from the kernel's own accounting of that
+  child (`os.wait4`), so nothing in this process, in the S3 server or in a sampler counts against it;
+- peak RSS from GNU time's `%M` (`/usr/bin/time` wraps the child), else from polling the child's
+  VmHWM. Not from `wait4`'s ru_maxrss: Linux carries the high-water mark of the forking process
+  over exec, so every child would be charged with this (large) process's own peak;
 - peak scratch use: a thread sums the allocated size of the contender's private scratch directory
   (its TMPDIR and CPL_TMPDIR, standing in for Lambda's /tmp) every 20 ms and keeps the maximum;
 - bytes moved through the function: counted inside the child by `S3ByteCounter` (botocore event
@@ -66,13 +68,29 @@ def directory_bytes(path: Path) -> int:
     return total
 
 
+GNU_TIME = Path("/usr/bin/time")
+
+
+def high_water_rss(pid: int) -> int:
+    """VmHWM of a live process, in bytes; 0 once it has exited."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return 0
+
+
 class ScratchSampler:
-    """Polls a directory's size in a thread and keeps the peak."""
+    """Polls a directory's size (and, once `pid` is set, that process's VmHWM) in a thread; keeps the peaks."""
 
     def __init__(self, path: Path, interval_s: float = 0.02) -> None:
         self.path = path
         self.interval_s = interval_s
         self.peak = 0
+        self.pid: int | None = None
+        self.peak_rss = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -88,6 +106,8 @@ class ScratchSampler:
     def _run(self) -> None:
         while not self._stop.is_set():
             self.peak = max(self.peak, directory_bytes(self.path))
+            if self.pid is not None:
+                self.peak_rss = max(self.peak_rss, high_water_rss(self.pid))
             self._stop.wait(self.interval_s)
 
 
@@ -136,10 +156,15 @@ def run_measured(
         shutil.rmtree(scratch)
     scratch.mkdir(parents=True)
     child_env = {**env, "TMPDIR": str(scratch), "CPL_TMPDIR": str(scratch)}
+    rss_file = log.with_suffix(".maxrss")
+    rss_file.unlink(missing_ok=True)
+    if GNU_TIME.exists():
+        command = [str(GNU_TIME), "-f", "%M", "-o", str(rss_file), *command]
     with log.open("wb") as output, ScratchSampler(scratch) as sampler:
         busy, server = machine_busy_s(), process_cpu_s(server_pid)
         started = time.perf_counter()
         process = subprocess.Popen(command, env=child_env, stdout=output, stderr=subprocess.STDOUT, cwd=cwd)
+        sampler.pid = None if GNU_TIME.exists() else process.pid
         _pid, status, usage = os.wait4(process.pid, 0)
         wall = time.perf_counter() - started
         busy, server = machine_busy_s() - busy, process_cpu_s(server_pid) - server
@@ -156,12 +181,20 @@ def run_measured(
         cpu_s=usage.ru_utime + usage.ru_stime,
         user_s=usage.ru_utime,
         sys_s=usage.ru_stime,
-        peak_rss_bytes=usage.ru_maxrss * 1024,  # Linux reports KiB
+        peak_rss_bytes=_gnu_time_rss(rss_file) or sampler.peak_rss,
         peak_scratch_bytes=sampler.peak,
         reported=reported,
         other_cpu_s=max(0.0, busy - usage.ru_utime - usage.ru_stime - server),
         server_cpu_s=server,
     )
+
+
+def _gnu_time_rss(path: Path) -> int:
+    """GNU time's maximum resident set size of the child (KiB in the file), in bytes; 0 if absent."""
+    try:
+        return int(path.read_text().split()[-1]) * 1024
+    except (FileNotFoundError, ValueError, IndexError):
+        return 0
 
 
 class S3ByteCounter:
