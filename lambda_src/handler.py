@@ -26,7 +26,7 @@ from imagery_archive.settings import FunctionSettings
 from imagery_archive.storage import ImageryStore, ObjectLocation
 
 SETTINGS = FunctionSettings.from_env()
-configure_gdal(cache_mb=max(64, SETTINGS.memory_mb // 4), tmp_dir=SETTINGS.work_dir)
+configure_gdal(cache_mb=SETTINGS.gdal_cache_mb, tmp_dir=SETTINGS.work_dir)
 DESTINATIONS = Destinations(
     SETTINGS.output_bucket, SETTINGS.output_prefix, SETTINGS.archive_prefix, SETTINGS.archive_storage_class
 )

@@ -50,7 +50,9 @@ def test_a_bad_setting_fails_the_cold_start_naming_it(buckets, monkeypatch):
         import_handler(monkeypatch, QUALITY="75")
 
 
-def test_one_bad_record_does_not_stop_the_others(capsys, caplog, handler, buckets, tmp_path):
+def test_one_bad_record_does_not_stop_the_others(handler, buckets, tmp_path, caplog, capsys):
+    # `capsys` comes after `handler`: Powertools binds its log stream once per process, at the first
+    # import, and a stream captured for one test is closed when that test ends.
     put(buckets, "scenes/landsat 7+.tif", "RGB.byte.tif")
     put(buckets, "scenes/notes.tif", b"not an image at all")
     put(buckets, "nitf/é scene.ntf", "nitf_jitc_U_1001A_aerial_8bit.ntf")

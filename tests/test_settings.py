@@ -22,7 +22,7 @@ def test_defaults():
     assert loaded.archive_storage_class == "GLACIER"
     assert loaded.profile == CompressionProfile(codec="JPEG", quality=75, max_z_error=0.0, target_ssim=None)
     assert loaded.work_dir == "/tmp"
-    assert loaded.memory_mb == 3008
+    assert loaded.gdal_cache_mb == 128
 
 
 def test_every_variable_is_read():
@@ -35,13 +35,13 @@ def test_every_variable_is_read():
         MAX_Z_ERROR="0.25",
         TARGET_SSIM="0.97",
         CPL_TMPDIR="/mnt/scratch",
-        AWS_LAMBDA_FUNCTION_MEMORY_SIZE="10240",
+        GDAL_CACHEMAX="512",
     )
     assert (loaded.output_prefix, loaded.archive_prefix) == ("cogs/2026/", "originals/")
     assert loaded.archive_storage_class == "DEEP_ARCHIVE"
     assert loaded.profile == CompressionProfile(codec="WEBP", quality=90, max_z_error=0.25, target_ssim=0.97)
     assert loaded.work_dir == "/mnt/scratch"
-    assert loaded.memory_mb == 10240
+    assert loaded.gdal_cache_mb == 512
 
 
 def test_work_dir_falls_back_to_tmpdir():
@@ -92,7 +92,7 @@ def test_choices_are_case_insensitive(variable, value, canonical):
         ({**BUCKET, "TARGET_SSIM": "high"}, "TARGET_SSIM"),
         ({**BUCKET, "MAX_Z_ERROR": "-1"}, "MAX_Z_ERROR"),
         ({**BUCKET, "MAX_Z_ERROR": "small"}, "MAX_Z_ERROR"),
-        ({**BUCKET, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "64"}, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE"),
+        ({**BUCKET, "GDAL_CACHEMAX": "8"}, "GDAL_CACHEMAX"),
     ],
 )
 def test_a_bad_value_fails_naming_the_variable(env, variable):

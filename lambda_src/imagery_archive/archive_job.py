@@ -97,29 +97,34 @@ def archive_object(
         local = Path(scratch) / f"original{Path(source.key).suffix[:16]}"
         with report.phase("download"):
             store.download(source, local)
-        with ThreadPoolExecutor(1) as hasher:
-            checksums = hasher.submit(store.checksums_of, local)
-            _publish_output(source, original, local, store, report, compress_image, checksums)
-        _archive_and_verify(source, original, checksums.result(), store, destinations, report)
+        with ThreadPoolExecutor(2) as helpers:
+            checksums = helpers.submit(store.checksums_of, local)
+            compressed = _compress_unless_published(source, original, local, store, report, compress_image)
+            # The image proved readable: S3 copies the original while the COG uploads.
+            archived = helpers.submit(_archive, source, original, checksums, store, destinations, report)
+            if compressed is not None:
+                _upload(source, original, compressed, checksums.result(), store, report)
+            archived.result()
+        with report.phase("verify"):
+            store.verify_archive(report.archive, checksums.result(), destinations.storage_class)
     with report.phase("delete"):
         store.delete(source, original.etag)
     return report
 
 
-def _publish_output(
+def _compress_unless_published(
     source: ObjectLocation,
     original: StoredObject,
     local: Path,
     store: ImageryStore,
     report: JobReport,
     compress_image: CompressImage,
-    checksums: Future[FileChecksums],
-) -> None:
-    """Compress and upload, unless an earlier delivery already published this very version."""
+) -> Path | None:
+    """The COG to upload, or None if an earlier delivery already published this very version."""
     with report.phase("inspect"):
         published = store.head(report.output)
     if published and published.metadata.get("source-etag") == original.etag.strip('"'):
-        return
+        return None
     compressed = local.with_name("compressed.tif")
     with report.phase("compress"):
         try:
@@ -127,26 +132,36 @@ def _publish_output(
         except PermanentError as error:
             reason = str(error).replace(str(local), source.key)
             raise type(error)(f"{source} can't be compressed: {reason}") from None
-    digest = checksums.result()
-    if digest.size != original.size:
-        raise SourceChangedError(f"{source} changed while it was downloaded")
-    with report.phase("upload"):
-        store.upload(compressed, report.output, output_metadata(source, original, digest, report), COG_CONTENT_TYPE)
+    return compressed
 
 
-def _archive_and_verify(
+def _upload(
     source: ObjectLocation,
     original: StoredObject,
+    compressed: Path,
     checksums: FileChecksums,
+    store: ImageryStore,
+    report: JobReport,
+) -> None:
+    if checksums.size != original.size:
+        raise SourceChangedError(f"{source} changed while it was downloaded")
+    with report.phase("upload"):
+        metadata = output_metadata(source, original, checksums, report)
+        store.upload(compressed, report.output, metadata, COG_CONTENT_TYPE)
+
+
+def _archive(
+    source: ObjectLocation,
+    original: StoredObject,
+    checksums: Future[FileChecksums],
     store: ImageryStore,
     destinations: Destinations,
     report: JobReport,
 ) -> None:
+    """Copy the original into the archive class, unless a verified copy is already there."""
     with report.phase("archive"):
-        if archive_problems(store.head(report.archive), checksums, destinations.storage_class):
+        if archive_problems(store.head(report.archive), checksums.result(), destinations.storage_class):
             store.archive(source, report.archive, destinations.storage_class, original)
-    with report.phase("verify"):
-        store.verify_archive(report.archive, checksums, destinations.storage_class)
 
 
 def output_metadata(

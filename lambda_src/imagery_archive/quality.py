@@ -31,7 +31,9 @@ def read_preview(path: str, bands: tuple[int, ...] | None = None) -> tuple[np.nd
     dataset = gdal.OpenEx(path, gdal.OF_RASTER, open_options=["OVERVIEW_LEVEL=NONE"])
     width, height = preview_shape(dataset.RasterXSize, dataset.RasterYSize)
     bands = bands or tuple(range(1, dataset.RasterCount + 1))
-    pixels = np.stack([dataset.GetRasterBand(b).ReadAsArray(buf_xsize=width, buf_ysize=height) for b in bands])
+    # One read of all bands: band by band, every pixel-interleaved tile would be decoded once per band.
+    pixels = dataset.ReadAsArray(buf_xsize=width, buf_ysize=height, band_list=list(bands))
+    pixels = pixels.reshape(len(bands), height, width)
     mask = dataset.GetRasterBand(bands[0]).GetMaskBand()
     valid = mask.ReadAsArray(buf_xsize=width, buf_ysize=height) > 0
     return pixels, valid

@@ -37,7 +37,8 @@ class FunctionSettings:
     archive_storage_class: str = "GLACIER"
     profile: CompressionProfile = field(default_factory=CompressionProfile)
     work_dir: str = "/tmp"
-    memory_mb: int = 3008
+    gdal_cache_mb: int = 128
+    """GDAL's block cache. Streaming a COG needs about one row of tiles; more only raises peak memory."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> FunctionSettings:
@@ -58,7 +59,7 @@ class FunctionSettings:
                 target_ssim=_optional_ssim(env),
             ),
             work_dir=env.get("CPL_TMPDIR") or env.get("TMPDIR") or "/tmp",
-            memory_mb=int(_number(env, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "3008", low=128, integer=True)),
+            gdal_cache_mb=int(_number(env, "GDAL_CACHEMAX", "128", low=16, integer=True)),
         )
 
 
