@@ -50,9 +50,8 @@ ALL_CONTENDERS = (
     "rio_cogeo",
     "ours_webp",
     "ours_target_ssim_webp",
-    "ours_proposed",
 )
-SCALING_CONTENDERS = ("gdal_translate", "reference", "ours", "rio_cogeo", "ours_proposed")
+SCALING_CONTENDERS = ("gdal_translate", "reference", "ours", "rio_cogeo")
 PROPOSED = {"BENCH_GDAL_CACHE_MB": "128", "BENCH_EXTRA_COG_OPTIONS": "RESAMPLING=AVERAGE"}
 """The change `ours_proposed` measures before it is made: a 128 MB GDAL cache, AVERAGE overviews."""
 DESCRIPTIONS = {
