@@ -115,7 +115,7 @@ def test_a_half_finished_object_is_completed_without_compressing_again(buckets, 
         run(buckets, source, tmp_path)
     assert buckets.keys(buckets.output) == ["output/scene.tif"]
 
-    def must_not_compress(*_):
+    def must_not_compress(*_, **__):
         raise AssertionError("the COG of this version is already published")
 
     report = run(buckets, source, tmp_path, compress_image=must_not_compress)
@@ -139,9 +139,9 @@ def test_a_failed_verification_keeps_the_original(buckets, tmp_path):
 def test_a_reupload_during_processing_is_neither_archived_as_the_old_one_nor_deleted(buckets, tmp_path):
     source = upload(buckets, "scene.tif", "shade.tif")
 
-    def compress_while_a_user_reuploads(src, dst):
+    def compress_while_a_user_reuploads(src, dst, on_source_read):
         upload(buckets, "scene.tif", "RGB.byte.tif")
-        return COMPRESS(src, dst)
+        return COMPRESS(src, dst, on_source_read=on_source_read)
 
     # S3 refuses the copy (CopySourceIfMatch); an endpoint that ignores that precondition still
     # fails verification, because the copy's SHA-256 is not that of the bytes compressed.

@@ -34,7 +34,8 @@ if TYPE_CHECKING:
 COG_CONTENT_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 
 
-CompressImage = Callable[[Path, Path], "CompressionResult"]
+CompressImage = Callable[..., "CompressionResult"]
+"""`compress.compress` with its profile bound: (original, COG, *, on_source_read)."""
 
 
 @dataclass(frozen=True)
@@ -99,12 +100,21 @@ def archive_object(
             store.download(source, local)
         with ThreadPoolExecutor(2) as helpers:
             checksums = helpers.submit(store.checksums_of, local)
-            compressed = _compress_unless_published(source, original, local, store, report, compress_image)
-            # The image proved readable: S3 copies the original while the COG uploads.
-            archived = helpers.submit(_archive, source, original, checksums, store, destinations, report)
+            archived: list[Future[None]] = []
+
+            def start_archive() -> None:
+                # Once the image proved sound, S3 copies the original while the COG is checked,
+                # measured and uploaded: a bad upload is never archived.
+                if not archived:
+                    archived.append(helpers.submit(_archive, source, original, checksums, store, destinations, report))
+
+            compressed = _compress_unless_published(
+                source, original, local, store, report, compress_image, start_archive
+            )
+            start_archive()
             if compressed is not None:
                 _upload(source, original, compressed, checksums.result(), store, report)
-            archived.result()
+            archived[0].result()
         with report.phase("verify"):
             store.verify_archive(report.archive, checksums.result(), destinations.storage_class)
     with report.phase("delete"):
@@ -119,6 +129,7 @@ def _compress_unless_published(
     store: ImageryStore,
     report: JobReport,
     compress_image: CompressImage,
+    on_source_read: Callable[[], None],
 ) -> Path | None:
     """The COG to upload, or None if an earlier delivery already published this very version."""
     with report.phase("inspect"):
@@ -128,7 +139,7 @@ def _compress_unless_published(
     compressed = local.with_name("compressed.tif")
     with report.phase("compress"):
         try:
-            report.compression = compress_image(local, compressed)
+            report.compression = compress_image(local, compressed, on_source_read=on_source_read)
         except PermanentError as error:
             reason = str(error).replace(str(local), source.key)
             raise type(error)(f"{source} can't be compressed: {reason}") from None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,17 +91,25 @@ def open_image(path: str | Path) -> gdal.Dataset:
     return dataset
 
 
-def compress(src: str | Path, dst: str | Path, profile: CompressionProfile) -> CompressionResult:
-    """Write `src` to `dst` as a COG encoded for what it is; see `profiles.choose_encoding`."""
+def compress(
+    src: str | Path, dst: str | Path, profile: CompressionProfile, on_source_read: Callable[[], None] = lambda: None
+) -> CompressionResult:
+    """Write `src` to `dst` as a COG encoded for what it is; see `profiles.choose_encoding`.
+
+    `on_source_read` is called as soon as every pixel of `src` has been read without error (the
+    input is sound), before the output is checked and measured: a caller can start work that
+    needs a sound input, such as archiving it, while this finishes.
+    """
     started = time.perf_counter()
     dataset = open_image(src)
     encoding = choose_encoding(read_properties(dataset), profile)
     partial = Path(f"{dst}.partial")
     try:
         if profile.target_ssim is not None and encoding.quality is not None:
-            encoding, ssim = _write_at_target(dataset, str(src), encoding, partial, profile.target_ssim)
+            target = profile.target_ssim
+            encoding, ssim = _write_at_target(dataset, str(src), encoding, partial, target, on_source_read)
         else:
-            ssim = _write_checked(dataset, str(src), encoding, partial)
+            ssim = _write_checked(dataset, str(src), encoding, partial, on_source_read)
         partial.replace(dst)
     finally:
         partial.unlink(missing_ok=True)
@@ -117,7 +126,12 @@ def compress(src: str | Path, dst: str | Path, profile: CompressionProfile) -> C
 
 
 def _write_at_target(
-    dataset: gdal.Dataset, src: str, encoding: Encoding, partial: Path, target: float
+    dataset: gdal.Dataset,
+    src: str,
+    encoding: Encoding,
+    partial: Path,
+    target: float,
+    on_source_read: Callable[[], None],
 ) -> tuple[Encoding, float]:
     """Write at the lowest quality whose SSIM reaches `target`, checked on the whole image.
 
@@ -128,7 +142,7 @@ def _write_at_target(
         quality = search.lowest_quality(target)
         for _ in range(MAX_FULL_ENCODES):
             encoding = with_quality(encoding, quality)
-            ssim = _write_checked(dataset, src, encoding, partial)
+            ssim = _write_checked(dataset, src, encoding, partial, on_source_read)
             if ssim >= target or quality == HIGHEST_QUALITY:
                 break
             shortfall = search.trial_ssim(quality) - ssim
@@ -136,9 +150,12 @@ def _write_at_target(
     return encoding, ssim
 
 
-def _write_checked(dataset: gdal.Dataset, src: str, encoding: Encoding, partial: Path) -> float:
+def _write_checked(
+    dataset: gdal.Dataset, src: str, encoding: Encoding, partial: Path, on_source_read: Callable[[], None]
+) -> float:
     """Write, validate and measure the COG; its SSIM against the original."""
     write_cog(dataset, encoding, partial)
+    on_source_read()
     try:
         validate_cog(partial)
         ssim = measure_ssim(src, str(partial), encoding.bands)
