@@ -39,7 +39,7 @@ class LambdaContext:
 
 
 def run_ours(spec: dict[str, Any]) -> None:
-    sys.path.insert(0, str(ROOT / "lambda_src"))
+    sys.path.insert(0, os.environ.get("BENCH_LAMBDA_SRC") or str(ROOT / "lambda_src"))
     import handler  # noqa: PLC0415 - the import is the cold start being measured
 
     _apply_experiment(os.environ)

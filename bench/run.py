@@ -92,6 +92,15 @@ class Session:
     """The reference's SSIM per scene, the TARGET_SSIM of the target-quality contenders."""
 
 
+def snapshot_function_code(out: Path) -> Path:
+    """A copy of `lambda_src` as it is now: every run of the session imports the same code, even if
+    someone edits the working tree meanwhile."""
+    target = out / "code" / "lambda_src"
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(ROOT / "lambda_src", target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return target
+
+
 def base_env(endpoint: str) -> dict[str, str]:
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -123,6 +132,7 @@ def command_and_env(name: str, scene: Path, scratch: Path, spec: Path, session: 
         POWERTOOLS_METRICS_NAMESPACE="ImageryArchiveBench",
         POWERTOOLS_METRICS_DISABLED="true",
         POWERTOOLS_LOG_LEVEL="INFO",
+        BENCH_LAMBDA_SRC=str(session.out / "code" / "lambda_src"),
     )
     if name in {"ours_webp", "ours_target_ssim_webp"}:
         env["COMPRESSION"] = "WEBP"
@@ -468,6 +478,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     rounds = parse_rounds(args.rounds)
     started = time.perf_counter()
     info = machine()
+    snapshot_function_code(out)
     runs: list[Run] = []
     with moto_server(VENV_BIN, out / "logs" / "moto_server.log", out / "moto_tmp") as (endpoint, server_pid):
         s3 = boto3.client("s3", endpoint_url=endpoint, **_boto_credentials())
