@@ -13,16 +13,11 @@ from typing import Any, TypeVar
 
 from constructs import Node
 
-COMPRESSIONS = ("JPEG", "WEBP", "DEFLATE", "ZSTD")
-STORAGE_CLASSES = (
-    "STANDARD",
-    "STANDARD_IA",
-    "ONEZONE_IA",
-    "INTELLIGENT_TIERING",
-    "GLACIER_IR",
-    "GLACIER",
-    "DEEP_ARCHIVE",
-)
+from imagery_archive.profiles import CODECS
+from imagery_archive.settings import ARCHIVE_STORAGE_CLASSES
+
+COMPRESSIONS = tuple(CODECS)
+STORAGE_CLASSES = tuple(sorted(ARCHIVE_STORAGE_CLASSES))
 ARCHITECTURES = ("x86_64", "arm64")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LAMBDA_MAX_MIB = 10_240
