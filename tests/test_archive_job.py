@@ -14,17 +14,18 @@ from pathlib import Path
 import pytest
 from osgeo import gdal
 
-from imagery_archive.archive_job import Destinations, archive_object
+from imagery_archive.archive_job import Destinations, archive_object, check_scratch_space
 from imagery_archive.compress import compress
 from imagery_archive.errors import (
     ArchiveNotVerifiedError,
     CorruptImageError,
     EmptyObjectError,
     SourceChangedError,
+    TooLargeError,
     UnreadableImageError,
 )
 from imagery_archive.profiles import CompressionProfile
-from imagery_archive.storage import ImageryStore, ObjectLocation
+from imagery_archive.storage import GiB, ImageryStore, ObjectLocation
 from tests.faults import failing
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"
@@ -192,3 +193,10 @@ def test_bad_input_is_a_permanent_error_and_nothing_is_written(buckets, tmp_path
     assert still_there(buckets, source, body)
     assert buckets.keys(buckets.output) == [], "no output and no archive for bad input"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_original_too_large_for_scratch_space_is_refused_for_good():
+    source = ObjectLocation("imagery-input", "huge.tif")
+    check_scratch_space(source, size=9 * GiB, free=10 * GiB)  # fits: no error
+    with pytest.raises(TooLargeError, match=r"huge.tif needs at least 9.9 GiB .* 9.0 GiB is free"):
+        check_scratch_space(source, size=9 * GiB, free=9 * GiB)

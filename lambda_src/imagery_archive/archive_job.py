@@ -8,6 +8,7 @@ half-finished one completes it. The compression step is passed in, so this modul
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -18,10 +19,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from imagery_archive.errors import EmptyObjectError, PermanentError, SourceChangedError
+from imagery_archive.errors import EmptyObjectError, PermanentError, SourceChangedError, TooLargeError
 from imagery_archive.keys import archive_key, output_key
 from imagery_archive.storage import (
     FileChecksums,
+    GiB,
     ImageryStore,
     ObjectLocation,
     StoredObject,
@@ -94,6 +96,7 @@ def archive_object(
     if original.size == 0:
         raise EmptyObjectError(f"{source} is empty (0 bytes): nothing to compress or archive")
     report.original_bytes = original.size
+    check_scratch_space(source, original.size, shutil.disk_usage(work_dir).free)
     with tempfile.TemporaryDirectory(prefix="imagery-", dir=work_dir) as scratch:
         local = Path(scratch) / f"original{Path(source.key).suffix[:16]}"
         with report.phase("download"):
@@ -120,6 +123,21 @@ def archive_object(
     with report.phase("delete"):
         store.delete(source, original.etag)
     return report
+
+
+def check_scratch_space(source: ObjectLocation, size: int, free: int) -> None:
+    """Refuse, for good, an original that can't fit in scratch space with its COG.
+
+    Scratch holds the original, the COG and GDAL's temporary overviews: about 1.2 times an
+    uncompressed original (BENCHMARKS.md). Below 1.1 times, the object can never succeed here, and
+    retrying it would only fail again after the download.
+    """
+    needed = size + size // 10
+    if needed > free:
+        raise TooLargeError(
+            f"{source} needs at least {needed / GiB:.1f} GiB of scratch space and {free / GiB:.1f} GiB is free: "
+            "raise the function's ephemeral storage (up to 10 GiB) or compress it elsewhere"
+        )
 
 
 def _compress_unless_published(

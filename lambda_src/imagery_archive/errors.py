@@ -23,6 +23,10 @@ class EmptyObjectError(PermanentError):
     """The object has no bytes."""
 
 
+class TooLargeError(PermanentError):
+    """The object can't fit in the function's scratch space: retrying would only fail again."""
+
+
 class UnreadableImageError(PermanentError):
     """GDAL can't open the object as an image (not an image, or a format GDAL doesn't read)."""
 
