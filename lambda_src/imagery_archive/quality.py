@@ -1,8 +1,8 @@
 """How close a compressed image is to its original: SSIM on a cheap decimated read.
 
 Both images are read at full resolution (overviews ignored, so the comparison is of the pixels a
-user gets, not of differently resampled pyramids), decimated by nearest neighbour to at most
-`PREVIEW_SIZE` pixels on the long side, and compared band by band with scikit-image's SSIM over the
+user gets, not of differently resampled pyramids): whole up to `EXACT_SIZE` pixels on the long side,
+decimated by nearest neighbour to `PREVIEW_SIZE` beyond, and compared band by band with scikit-image's SSIM over the
 valid pixels only: what lies under a nodata mask is no one's data.
 """
 
@@ -13,6 +13,8 @@ from osgeo import gdal
 from skimage.metrics import structural_similarity
 
 PREVIEW_SIZE = 1024
+EXACT_SIZE = 2048
+"""Images up to this long side are compared whole at full resolution: exact SSIM, still cheap."""
 """Long side of the decimated read: exact SSIM for images up to this size, a subsample beyond."""
 
 
@@ -29,7 +31,9 @@ def preview_shape(width: int, height: int, limit: int = PREVIEW_SIZE) -> tuple[i
 def read_preview(path: str, bands: tuple[int, ...] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(pixels as bands x rows x cols, validity mask) decimated from full resolution."""
     dataset = gdal.OpenEx(path, gdal.OF_RASTER, open_options=["OVERVIEW_LEVEL=NONE"])
-    width, height = preview_shape(dataset.RasterXSize, dataset.RasterYSize)
+    long_side = max(dataset.RasterXSize, dataset.RasterYSize)
+    limit = long_side if long_side <= EXACT_SIZE else PREVIEW_SIZE
+    width, height = preview_shape(dataset.RasterXSize, dataset.RasterYSize, limit)
     bands = bands or tuple(range(1, dataset.RasterCount + 1))
     # One read of all bands: band by band, every pixel-interleaved tile would be decoded once per band.
     pixels = dataset.ReadAsArray(buf_xsize=width, buf_ysize=height, band_list=list(bands))
