@@ -18,18 +18,15 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import S3Event
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from imagery_archive.archive_job import Destinations, JobReport, archive_object
+from imagery_archive.archive_job import JobReport, archive_object
 from imagery_archive.compress import compress, configure_gdal
 from imagery_archive.errors import PermanentError, SourceChangedError
-from imagery_archive.keys import event_key, is_pipeline_product
+from imagery_archive.keys import event_key
 from imagery_archive.settings import FunctionSettings
 from imagery_archive.storage import ImageryStore, ObjectLocation
 
 SETTINGS = FunctionSettings.from_env()
 configure_gdal(cache_mb=SETTINGS.gdal_cache_mb, tmp_dir=SETTINGS.work_dir)
-DESTINATIONS = Destinations(
-    SETTINGS.output_bucket, SETTINGS.output_prefix, SETTINGS.archive_prefix, SETTINGS.archive_storage_class
-)
 STORE = ImageryStore(boto3.client("s3"))
 logger = Logger(service="imagery-archive")
 metrics = Metrics(service="imagery-archive")
@@ -55,16 +52,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
 def process(source: ObjectLocation, retryable: list[Exception]) -> str:
     """Run one object and record what happened; never raises, so other records still run."""
-    if source.key.endswith("/") or (
-        source.bucket == SETTINGS.output_bucket
-        and is_pipeline_product(source.key, (SETTINGS.output_prefix, SETTINGS.archive_prefix))
-    ):
+    if source.key.endswith("/") or SETTINGS.destinations.holds(source):
         logger.info("Skipped: not an image upload", extra={"object": str(source)})
         metrics.add_metric(name="Skipped", unit=MetricUnit.Count, value=1)
         return "skipped"
     try:
         report = archive_object(
-            source, STORE, DESTINATIONS, partial(compress, profile=SETTINGS.profile), SETTINGS.work_dir
+            source, STORE, SETTINGS.destinations, partial(compress, profile=SETTINGS.profile), SETTINGS.work_dir
         )
     except PermanentError as error:
         logger.error("Left in place: can't be compressed", extra={"object": str(source), "reason": str(error)})

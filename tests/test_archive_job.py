@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from osgeo import gdal
 
-from imagery_archive.archive_job import Destinations, archive_object, check_scratch_space
+from imagery_archive.archive_job import archive_object, check_scratch_space
 from imagery_archive.compress import compress
 from imagery_archive.errors import (
     ArchiveNotVerifiedError,
@@ -24,6 +24,7 @@ from imagery_archive.errors import (
     TooLargeError,
     UnreadableImageError,
 )
+from imagery_archive.keys import Destinations
 from imagery_archive.profiles import CompressionProfile
 from imagery_archive.storage import GiB, ImageryStore, ObjectLocation
 from tests.faults import failing

@@ -17,9 +17,9 @@ def settings(**env: str) -> FunctionSettings:
 
 def test_defaults():
     loaded = FunctionSettings.from_env(BUCKET)
-    assert loaded.output_bucket == "imagery-output"
-    assert (loaded.output_prefix, loaded.archive_prefix) == ("output/", "archive/")
-    assert loaded.archive_storage_class == "GLACIER"
+    assert loaded.destinations.bucket == "imagery-output"
+    assert (loaded.destinations.output_prefix, loaded.destinations.archive_prefix) == ("output/", "archive/")
+    assert loaded.destinations.storage_class == "GLACIER"
     assert loaded.profile == CompressionProfile(codec="JPEG", quality=75, max_z_error=0.0, target_ssim=None)
     assert loaded.work_dir == "/tmp"
     assert loaded.gdal_cache_mb == 128
@@ -37,8 +37,8 @@ def test_every_variable_is_read():
         CPL_TMPDIR="/mnt/scratch",
         GDAL_CACHEMAX="512",
     )
-    assert (loaded.output_prefix, loaded.archive_prefix) == ("cogs/2026/", "originals/")
-    assert loaded.archive_storage_class == "DEEP_ARCHIVE"
+    assert (loaded.destinations.output_prefix, loaded.destinations.archive_prefix) == ("cogs/2026/", "originals/")
+    assert loaded.destinations.storage_class == "DEEP_ARCHIVE"
     assert loaded.profile == CompressionProfile(codec="WEBP", quality=90, max_z_error=0.25, target_ssim=0.97)
     assert loaded.work_dir == "/mnt/scratch"
     assert loaded.gdal_cache_mb == 512
@@ -53,7 +53,7 @@ def test_reads_the_process_environment_by_default(monkeypatch):
     monkeypatch.setenv("OUTPUT_BUCKET", "from-the-environment")
     monkeypatch.setenv("QUALITY", "60")
     loaded = FunctionSettings.from_env()
-    assert (loaded.output_bucket, loaded.profile.quality) == ("from-the-environment", 60)
+    assert (loaded.destinations.bucket, loaded.profile.quality) == ("from-the-environment", 60)
 
 
 @pytest.mark.parametrize(
@@ -67,7 +67,7 @@ def test_reads_the_process_environment_by_default(monkeypatch):
 )
 def test_choices_are_case_insensitive(variable, value, canonical):
     loaded = settings(**{variable: value})
-    chosen = loaded.archive_storage_class if variable == "ARCHIVE_STORAGE_CLASS" else loaded.profile.codec
+    chosen = loaded.destinations.storage_class if variable == "ARCHIVE_STORAGE_CLASS" else loaded.profile.codec
     assert chosen == canonical
 
 

@@ -24,7 +24,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -32,6 +32,9 @@ from tqdm import tqdm
 
 from tools.cli import Parser, fail, size
 from tools.local_function import LocalFunction, use_function_code
+
+if TYPE_CHECKING:
+    from imagery_archive.keys import Destinations
 
 IMAGERY_SUFFIXES = (".tif", ".tiff", ".ntf", ".nitf", ".jp2")
 """The suffixes the stack's trigger listens to (any letter case)."""
@@ -75,12 +78,15 @@ class Summary:
         return "\n".join(lines)
 
 
-def candidates(client: Any, bucket: str, prefix: str, skip_prefixes: tuple[str, ...] = ()) -> Iterator[Candidate]:
+def candidates(client: Any, bucket: str, prefix: str, destinations: Destinations | None = None) -> Iterator[Candidate]:
     """Objects under `prefix` with an imagery suffix, page by page, except the pipeline's own."""
+    from imagery_archive.storage import ObjectLocation  # noqa: PLC0415 - the function's code
+
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):
             key = item["Key"]
-            if key.lower().endswith(IMAGERY_SUFFIXES) and not key.startswith(skip_prefixes):
+            ours = destinations is not None and destinations.holds(ObjectLocation(bucket, key))
+            if key.lower().endswith(IMAGERY_SUFFIXES) and not ours:
                 yield Candidate(key, item["Size"])
 
 
@@ -118,7 +124,7 @@ def backfill(
     prefix: str = "",
     dry_run: bool = False,
     limit: int | None = None,
-    skip_prefixes: tuple[str, ...] = (),
+    destinations: Destinations | None = None,
     progress: bool = True,
     on_object: Callable[[str, str], None] | None = None,
 ) -> Summary:
@@ -127,7 +133,7 @@ def backfill(
     from imagery_archive.storage import ImageryStore, ObjectLocation  # noqa: PLC0415 - the function's code
 
     store = ImageryStore(client)
-    todo = list(candidates(client, input_bucket, prefix, skip_prefixes))
+    todo = list(candidates(client, input_bucket, prefix, destinations))
     if limit is not None:
         todo = todo[:limit]
     summary = Summary()
@@ -221,8 +227,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         except SettingsError as error:
             fail(str(error))
         client = boto3.client("s3", endpoint_url=args.endpoint_url)
-        same_bucket = args.input_bucket == args.output_bucket
-        skip = (settings.output_prefix, settings.archive_prefix) if same_bucket else ()
         try:
             summary = backfill(
                 client,
@@ -232,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 prefix=args.prefix,
                 dry_run=args.dry_run,
                 limit=args.limit,
-                skip_prefixes=skip,
+                destinations=settings.destinations,
                 progress=not args.no_progress,
             )
         except (ClientError, BotoCoreError) as error:

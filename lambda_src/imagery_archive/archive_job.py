@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from imagery_archive.errors import EmptyObjectError, PermanentError, SourceChangedError, TooLargeError
-from imagery_archive.keys import archive_key, output_key
+from imagery_archive.keys import Destinations
 from imagery_archive.storage import (
     FileChecksums,
     GiB,
@@ -38,22 +38,6 @@ COG_CONTENT_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 
 CompressImage = Callable[..., "CompressionResult"]
 """`compress.compress` with its profile bound: (original, COG, *, on_source_read)."""
-
-
-@dataclass(frozen=True)
-class Destinations:
-    """Where outputs and archived originals go."""
-
-    bucket: str
-    output_prefix: str = "output/"
-    archive_prefix: str = "archive/"
-    storage_class: str = "GLACIER"
-
-    def output(self, key: str) -> ObjectLocation:
-        return ObjectLocation(self.bucket, output_key(key, self.output_prefix))
-
-    def archive(self, key: str) -> ObjectLocation:
-        return ObjectLocation(self.bucket, archive_key(key, self.archive_prefix))
 
 
 @dataclass

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from urllib.parse import unquote_plus
+
+
+@dataclass(frozen=True)
+class ObjectLocation:
+    """A bucket and a decoded key."""
+
+    bucket: str
+    key: str
+
+    def __str__(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
 
 
 def event_key(raw_key: str) -> str:
@@ -24,6 +36,21 @@ def archive_key(key: str, prefix: str) -> str:
     return f"{prefix}{key}"
 
 
-def is_pipeline_product(key: str, prefixes: tuple[str, ...]) -> bool:
-    """True for keys the pipeline itself writes, which must never be processed again (no recursion)."""
-    return key.startswith(prefixes)
+@dataclass(frozen=True)
+class Destinations:
+    """Where outputs and archived originals go."""
+
+    bucket: str
+    output_prefix: str = "output/"
+    archive_prefix: str = "archive/"
+    storage_class: str = "GLACIER"
+
+    def output(self, key: str) -> ObjectLocation:
+        return ObjectLocation(self.bucket, output_key(key, self.output_prefix))
+
+    def archive(self, key: str) -> ObjectLocation:
+        return ObjectLocation(self.bucket, archive_key(key, self.archive_prefix))
+
+    def holds(self, location: ObjectLocation) -> bool:
+        """True for objects the pipeline itself wrote, which must never be processed again (no recursion)."""
+        return location.bucket == self.bucket and location.key.startswith((self.output_prefix, self.archive_prefix))

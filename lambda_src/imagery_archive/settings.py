@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from imagery_archive.errors import SettingsError
+from imagery_archive.keys import Destinations
 from imagery_archive.profiles import CODECS, CompressionProfile
 
 ARCHIVE_STORAGE_CLASSES = frozenset(
@@ -31,10 +32,7 @@ ARCHIVE_STORAGE_CLASSES = frozenset(
 class FunctionSettings:
     """Everything the function is told by its environment."""
 
-    output_bucket: str
-    output_prefix: str = "output/"
-    archive_prefix: str = "archive/"
-    archive_storage_class: str = "GLACIER"
+    destinations: Destinations
     profile: CompressionProfile = field(default_factory=CompressionProfile)
     work_dir: str = "/tmp"
     gdal_cache_mb: int = 128
@@ -48,10 +46,12 @@ class FunctionSettings:
         if not output_bucket:
             raise SettingsError("OUTPUT_BUCKET is required: the bucket that receives output/ and archive/")
         return cls(
-            output_bucket=output_bucket,
-            output_prefix=_prefix(env, "OUTPUT_PREFIX", "output/"),
-            archive_prefix=_prefix(env, "ARCHIVE_PREFIX", "archive/"),
-            archive_storage_class=_choice(env, "ARCHIVE_STORAGE_CLASS", "GLACIER", ARCHIVE_STORAGE_CLASSES),
+            destinations=Destinations(
+                bucket=output_bucket,
+                output_prefix=_prefix(env, "OUTPUT_PREFIX", "output/"),
+                archive_prefix=_prefix(env, "ARCHIVE_PREFIX", "archive/"),
+                storage_class=_choice(env, "ARCHIVE_STORAGE_CLASS", "GLACIER", ARCHIVE_STORAGE_CLASSES),
+            ),
             profile=CompressionProfile(
                 codec=_choice(env, "COMPRESSION", "JPEG", frozenset(CODECS)),
                 quality=int(_number(env, "QUALITY", "75", low=1, high=100, integer=True)),

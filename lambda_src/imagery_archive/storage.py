@@ -23,6 +23,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
 from imagery_archive.errors import ArchiveNotVerifiedError, SourceChangedError
+from imagery_archive.keys import ObjectLocation
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -31,17 +32,6 @@ SINGLE_COPY_LIMIT = 5 * GiB
 MAX_PARTS = 10_000
 FAILURE_TAG = "imagery-archive:status"
 REASON_TAG = "imagery-archive:reason"
-
-
-@dataclass(frozen=True)
-class ObjectLocation:
-    """A bucket and a decoded key."""
-
-    bucket: str
-    key: str
-
-    def __str__(self) -> str:
-        return f"s3://{self.bucket}/{self.key}"
 
 
 @dataclass(frozen=True)
