@@ -1,6 +1,6 @@
 """The contenders that run Python, each as `python -m bench.contenders NAME SPEC_JSON` in a fresh process.
 
-- `ours`: the real Lambda handler (`lambda_src/handler.py`), imported as a cold start imports it,
+- `ours`: the real Lambda handler (`imagery_archive.function`), imported as a cold start imports it,
   with its environment, fed the S3 event of the uploaded scene. For experiments only (the
   `ours_proposed` contender, never the shipped figures), `BENCH_GDAL_CACHE_MB` and
   `BENCH_EXTRA_COG_OPTIONS` change the GDAL cache and add COG creation options after the import, to
@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.measure import S3ByteCounter, report
+from imagery_archive.outcomes import Outcome
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,16 +40,15 @@ class LambdaContext:
 
 
 def run_ours(spec: dict[str, Any]) -> None:
-    sys.path.insert(0, os.environ.get("BENCH_LAMBDA_SRC") or str(ROOT / "lambda_src"))
-    import handler  # noqa: PLC0415 - the import is the cold start being measured
+    from imagery_archive import function  # noqa: PLC0415 - the import is the cold start being measured
 
     _apply_experiment(os.environ)
-    counter = S3ByteCounter().attach(handler.STORE.client)
+    counter = S3ByteCounter().attach(function.STORE.client)
     started = time.perf_counter()
-    result = handler.handler(spec["event"], LambdaContext(memory_limit_in_mb=int(spec.get("memory_mb", 4096))))
-    outcomes = list(result["outcomes"].values())
-    if outcomes != ["archived"]:
-        raise SystemExit(f"the handler did not archive the scene: {outcomes}")
+    response = function.handler(spec["event"], LambdaContext(memory_limit_in_mb=int(spec.get("memory_mb", 4096))))
+    outcomes = [item["outcome"] for item in response["results"]]
+    if outcomes != [Outcome.ARCHIVED]:
+        raise SystemExit(f"the handler did not archive the scene: {response['results']}")
     report({**counter.as_dict(), "handler_s": time.perf_counter() - started})
 
 

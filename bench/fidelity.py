@@ -11,13 +11,10 @@ is neither rewarded nor punished for what it does under the collar.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 from osgeo import gdal
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lambda_src"))
 
 from imagery_archive.quality import masked_ssim
 

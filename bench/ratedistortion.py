@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import subprocess
-import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -21,9 +20,6 @@ from typing import Any
 from osgeo import gdal
 
 from bench.fidelity import has_mask, ssim_against_original
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lambda_src"))
-
 from imagery_archive.compress import compress, configure_gdal, read_properties
 from imagery_archive.profiles import CompressionProfile
 

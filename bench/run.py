@@ -32,6 +32,7 @@ from bench.fidelity import has_mask, ssim_against_original
 from bench.measure import Measurement, MiB, run_measured, wait_until_quiet
 from bench.s3local import FAKE_CREDENTIALS, moto_server, reset
 from bench.scene import SCENES, build_scene
+from imagery_archive import FUNCTION_ROOT
 from tools.events import event_for_objects
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,7 +98,7 @@ def snapshot_function_code(out: Path) -> Path:
     someone edits the working tree meanwhile."""
     target = out / "code" / "lambda_src"
     shutil.rmtree(target, ignore_errors=True)
-    shutil.copytree(ROOT / "lambda_src", target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(FUNCTION_ROOT, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     return target
 
 
@@ -132,7 +133,8 @@ def command_and_env(name: str, scene: Path, scratch: Path, spec: Path, session: 
         POWERTOOLS_METRICS_NAMESPACE="ImageryArchiveBench",
         POWERTOOLS_METRICS_DISABLED="true",
         POWERTOOLS_LOG_LEVEL="INFO",
-        BENCH_LAMBDA_SRC=str(session.out / "code" / "lambda_src"),
+        # The snapshot's package comes first on the child's path, ahead of the editable install.
+        PYTHONPATH=f"{session.out / 'code' / 'lambda_src'}{os.pathsep}{ROOT}",
     )
     if name in {"ours_webp", "ours_target_ssim_webp"}:
         env["COMPRESSION"] = "WEBP"

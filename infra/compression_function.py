@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from aws_cdk import Duration, RemovalPolicy, Size
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
@@ -14,12 +12,12 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from imagery_archive import FUNCTION_ROOT
+from imagery_archive.settings import SERVICE_NAME
 from infra import permissions
 from infra.nag import acknowledge_wildcard_resources
 from infra.settings import PipelineSettings
 
-LAMBDA_SRC = Path(__file__).resolve().parent.parent / "lambda_src"
-SERVICE_NAME = "imagery-archive"
 METRICS_NAMESPACE = "ImageryArchive"
 # Long enough to investigate a failed scene after a holiday, short enough not to keep logs forever.
 LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
@@ -31,7 +29,8 @@ _RUNTIME_PLATFORMS = {
 
 
 class CompressionFunction(Construct):
-    """Runs `lambda_src/handler.handler` in the GDAL container image, once per uploaded scene.
+    """Runs `imagery_archive.function.handler` (the image's `handler.handler`) in the GDAL container image,
+    once per uploaded scene.
 
     The role is the stack's own, with no managed policies: only the S3 statements in `infra.permissions`,
     writing to this function's log group, and sending failed events to the failure queue.
@@ -85,7 +84,7 @@ class CompressionFunction(Construct):
             self,
             "Function",
             description="Compresses uploaded imagery to COG and archives the original in a Glacier class.",
-            code=lambda_.DockerImageCode.from_image_asset(str(LAMBDA_SRC), platform=platform),
+            code=lambda_.DockerImageCode.from_image_asset(str(FUNCTION_ROOT), platform=platform),
             architecture=architecture,
             memory_size=settings.memory_mib,
             ephemeral_storage_size=Size.mebibytes(settings.ephemeral_storage_mib),

@@ -36,6 +36,9 @@ if ! "$VENV/bin/python" -c "import osgeo, osgeo.gdal_array; assert osgeo.__versi
 fi
 "$VENV/bin/python" -c "import osgeo.gdal_array"
 
+# This repository's own packages (imagery_archive from lambda_src/, infra, tools, bench), editable.
+"${pip[@]}" install --no-deps --no-build-isolation --editable .
+
 if [ ! -x node_modules/.bin/cdk ] || ! node_modules/.bin/cdk --version 2>/dev/null | grep -q "$(node -p 'require("./package.json").devDependencies["aws-cdk"]')"; then
   echo "bootstrap: installing the CDK CLI from package.json"
   npm install --no-audit --no-fund --no-package-lock --loglevel=error

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from imagery_archive.outcomes import ObjectResult, Outcome
 from tools.backfill import backfill, main
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"
@@ -45,8 +46,8 @@ def run(buckets, tmp_path, **options):
 
 def test_existing_imagery_is_archived_and_failed_ones_skipped(stocked, tmp_path):
     summary = run(stocked, tmp_path)
-    assert summary.counts["archived"] == 3
-    assert summary.counts["skipped: tagged failed"] == 1, "an original tagged failed waits for a new upload"
+    assert summary.counts[Outcome.ARCHIVED] == 3
+    assert summary.skipped_failed == 1, "an original tagged failed waits for a new upload"
     assert stocked.keys(stocked.input) == ["a/README.txt", "a/bad.tif"], "non-imagery and failed ones stay"
     assert stocked.keys(stocked.output, "archive/") == [f"archive/{key}" for key in sorted(IMAGES)]
     assert stocked.keys(stocked.output, "output/") == [
@@ -60,7 +61,7 @@ def test_existing_imagery_is_archived_and_failed_ones_skipped(stocked, tmp_path)
 def test_dry_run_changes_nothing(stocked, tmp_path):
     before = stocked.keys(stocked.input)
     summary = run(stocked, tmp_path, dry_run=True)
-    assert summary.counts["would process"] == 3
+    assert summary.would_process == 3
     assert "nothing was changed" in summary.render(dry_run=True)
     assert stocked.keys(stocked.input) == before
     assert stocked.keys(stocked.output) == []
@@ -68,27 +69,27 @@ def test_dry_run_changes_nothing(stocked, tmp_path):
 
 def test_a_limited_run_then_a_rerun_completes_the_bucket(stocked, tmp_path):
     first = run(stocked, tmp_path, limit=1)
-    assert first.counts["archived"] == 1
+    assert first.counts[Outcome.ARCHIVED] == 1
     assert len(stocked.keys(stocked.input)) == 4
     second = run(stocked, tmp_path)
-    assert second.counts["archived"] == 2, "the rerun picks up only what is left"
+    assert second.counts[Outcome.ARCHIVED] == 2, "the rerun picks up only what is left"
     assert stocked.keys(stocked.input) == ["a/README.txt", "a/bad.tif"]
 
 
 def test_ctrl_c_stops_after_the_current_object_and_a_rerun_continues(stocked, tmp_path):
-    def interrupt(key: str, outcome: str) -> None:
+    def interrupt(key: str, result: ObjectResult) -> None:
         if key == "a/RGB.byte.tif":
             os.kill(os.getpid(), signal.SIGINT)  # as if the user pressed Ctrl-C while it ran
 
     pytests_handler = signal.getsignal(signal.SIGINT)
     first = run(stocked, tmp_path, on_object=interrupt)
     assert first.interrupted
-    assert first.counts["archived"] == 1
+    assert first.counts[Outcome.ARCHIVED] == 1
     assert first.remaining == 3, "the other objects were not started"
     assert "run the same command again" in first.render()
     assert signal.getsignal(signal.SIGINT) is pytests_handler, "Ctrl-C handling is put back"
     second = run(stocked, tmp_path)
-    assert second.counts["archived"] == 2
+    assert second.counts[Outcome.ARCHIVED] == 2
     assert stocked.keys(stocked.input) == ["a/README.txt", "a/bad.tif"]
 
 

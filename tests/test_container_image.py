@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-LAMBDA_SRC = Path(__file__).resolve().parent.parent / "lambda_src"
+from imagery_archive import FUNCTION_ROOT
+
+LAMBDA_SRC = FUNCTION_ROOT
 DOCKERFILE = LAMBDA_SRC / "Dockerfile"
 HADOLINT = Path(sys.executable).parent / "hadolint"
 
@@ -53,8 +55,10 @@ def test_cmd_names_a_handler_defined_in_the_function_root() -> None:
     module, function = cmd[0].rsplit(".", 1)
     source = LAMBDA_SRC / f"{module}.py"
     assert source.is_file(), f"CMD {cmd} names {source.name}, which is not in lambda_src/"
-    defined = {node.name for node in ast.parse(source.read_text()).body if isinstance(node, ast.FunctionDef)}
-    assert function in defined, f"CMD {cmd}: {source.name} defines no top-level function {function!r}"
+    tree = ast.parse(source.read_text()).body
+    defined = {node.name for node in tree if isinstance(node, ast.FunctionDef)}
+    defined |= {alias.asname or alias.name for node in tree if isinstance(node, ast.ImportFrom) for alias in node.names}
+    assert function in defined, f"CMD {cmd}: {source.name} binds no top-level name {function!r}"
 
 
 def test_function_code_is_copied_to_the_task_root() -> None:

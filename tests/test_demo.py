@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from osgeo import gdal
 
+from imagery_archive.outcomes import Outcome
 from tools import pricing
 from tools.demo import BROKEN_KEY, INPUT_BUCKET, OUTPUT_BUCKET, bundled_samples, main, prove_order, render, run_demo
 from tools.local_function import Invocation, S3Call
@@ -70,7 +71,8 @@ def test_originals_left_only_after_their_archive_was_verified(demo, s3):
 @pytest.mark.slow
 def test_the_broken_upload_stays_tagged_failed_and_the_error_is_shown(demo, s3):
     run, lines = demo
-    assert run.broken_outcome.startswith("failed:")
+    assert run.broken_outcome is not None
+    assert run.broken_outcome.outcome is Outcome.FAILED
     tags = s3.get_object_tagging(Bucket=INPUT_BUCKET, Key=BROKEN_KEY)["TagSet"]
     assert {"Key": "imagery-archive:status", "Value": "failed"} in tags
     assert [item.tagged_failed for item in run.left_in_place] == [True]

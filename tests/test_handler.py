@@ -12,18 +12,23 @@ import pytest
 from imagery_archive.errors import SettingsError
 from tests.faults import failing
 from tools.events import event_for_objects
-from tools.local_function import LambdaContext
+from tools.local_function import FUNCTION_MODULE, LambdaContext
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"
 
 
 def import_handler(monkeypatch, **env: str):
-    """Import the handler module afresh, as a cold start does, with `env` as its environment."""
+    """Import the function module afresh, as a cold start does, with `env` as its environment."""
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "ImageryArchiveTests")
-    sys.modules.pop("handler", None)
-    return importlib.import_module("handler")
+    sys.modules.pop(FUNCTION_MODULE, None)
+    return importlib.import_module(FUNCTION_MODULE)
+
+
+def outcomes(response: dict) -> dict[str, str]:
+    """The handler's answer as {object: outcome}."""
+    return {item["object"]: item["outcome"] for item in response["results"]}
 
 
 @pytest.fixture
@@ -61,12 +66,15 @@ def test_one_bad_record_does_not_stop_the_others(handler, buckets, tmp_path, cap
     )
     assert event["Records"][0]["s3"]["object"]["key"] == "scenes/landsat+7%2B.tif", "S3 encodes keys"
 
-    result = handler.handler(event, LambdaContext())
+    response = handler.handler(event, LambdaContext())
 
-    outcomes = result["outcomes"]
-    assert outcomes[f"s3://{buckets.input}/scenes/landsat 7+.tif"] == "archived"
-    assert outcomes[f"s3://{buckets.input}/nitf/é scene.ntf"] == "archived"
-    assert outcomes[f"s3://{buckets.input}/scenes/notes.tif"].startswith("failed:")
+    assert outcomes(response) == {
+        f"s3://{buckets.input}/scenes/landsat 7+.tif": "archived",
+        f"s3://{buckets.input}/scenes/notes.tif": "failed",
+        f"s3://{buckets.input}/nitf/é scene.ntf": "archived",
+    }
+    failed = next(item for item in response["results"] if item["outcome"] == "failed")
+    assert "can't open it as an image" in failed["reason"], "the answer says why"
     assert buckets.keys(buckets.input) == ["scenes/notes.tif"], "only the bad original stays"
     assert buckets.keys(buckets.output) == [
         "archive/nitf/é scene.ntf",
@@ -102,7 +110,7 @@ def test_a_transient_failure_is_raised_after_the_other_records_ran(handler, buck
     tags = buckets.client.get_object_tagging(Bucket=buckets.input, Key="b.tif")["TagSet"]
     assert tags == [], "a transient failure is not marked as permanent"
 
-    assert handler.handler(event, LambdaContext())["outcomes"] == {
+    assert outcomes(handler.handler(event, LambdaContext())) == {
         f"s3://{buckets.input}/a.tif": "already-archived",
         f"s3://{buckets.input}/b.tif": "archived",
     }, "Lambda's retry of the same event completes it, and the done record is a no-op"
@@ -113,7 +121,7 @@ def test_the_pipelines_own_objects_never_trigger_it_again(buckets, monkeypatch, 
     put(buckets, "output/x.tif", "shade.tif")
     put(buckets, "archive/x.tif", "shade.tif")
     event = event_for_objects(buckets.client, buckets.input, ["output/x.tif", "archive/x.tif"])
-    assert set(handler.handler(event, LambdaContext())["outcomes"].values()) == {"skipped"}
+    assert set(outcomes(handler.handler(event, LambdaContext())).values()) == {"skipped"}
     assert buckets.keys(buckets.input) == ["archive/x.tif", "output/x.tif"]
 
 

@@ -12,10 +12,12 @@ from typing import Any
 
 import pytest
 from aws_cdk.assertions import Match, Template
-from stack_support import ROOT, logical_id, synth_stack, synth_template
+from stack_support import logical_id, synth_stack, synth_template
+
+from imagery_archive import FUNCTION_ROOT
 
 DEFAULT_SUFFIXES = [".tif", ".tiff", ".TIF", ".TIFF", ".ntf", ".nitf", ".NTF", ".NITF", ".jp2", ".JP2"]
-LAMBDA_SRC = ROOT / "lambda_src"
+LAMBDA_SRC = FUNCTION_ROOT
 
 
 @pytest.fixture(scope="module")

@@ -24,20 +24,22 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 from tqdm import tqdm
 
+from imagery_archive.errors import SettingsError
+from imagery_archive.keys import Destinations, ObjectLocation, is_imagery_key
+from imagery_archive.outcomes import ObjectResult, Outcome
+from imagery_archive.settings import SERVICE_NAME, FunctionSettings
+from imagery_archive.storage import ImageryStore
 from tools.cli import Parser, fail, size
-from tools.local_function import LocalFunction, use_function_code
+from tools.local_function import LocalFunction
 
-if TYPE_CHECKING:
-    from imagery_archive.keys import Destinations
-
-IMAGERY_SUFFIXES = (".tif", ".tiff", ".ntf", ".nitf", ".jp2")
-"""The suffixes the stack's trigger listens to (any letter case)."""
+NEEDS_ATTENTION = (Outcome.FAILED, Outcome.RETRY, Outcome.SOURCE_CHANGED)
+"""Outcomes listed with their reasons after the summary: each object is still in the input bucket."""
 
 
 @dataclass(frozen=True)
@@ -48,9 +50,13 @@ class Candidate:
 
 @dataclass
 class Summary:
-    """What the backfill did; `counts` by outcome: archived, already-archived, failed, retry, ..."""
+    """What the backfill did: objects counted by outcome, plus those it skipped or only listed."""
 
-    counts: Counter[str] = field(default_factory=Counter)
+    counts: Counter[Outcome] = field(default_factory=Counter)
+    skipped_failed: int = 0
+    """Tagged as failed by an earlier run: skipped until uploaded again."""
+    would_process: int = 0
+    """Dry run: objects that would be processed."""
     bytes_in: int = 0
     failures: list[str] = field(default_factory=list)
     interrupted: bool = False
@@ -58,19 +64,12 @@ class Summary:
 
     def render(self, dry_run: bool = False) -> str:
         if dry_run:
-            return f"dry run: {self.counts['would process']} objects ({size(self.bytes_in)}) would be processed; " + (
-                f"{self.counts['skipped: tagged failed']} tagged as failed would be skipped; nothing was changed"
+            return f"dry run: {self.would_process} objects ({size(self.bytes_in)}) would be processed; " + (
+                f"{self.skipped_failed} tagged as failed would be skipped; nothing was changed"
             )
-        names = [
-            ("archived", "archived"),
-            ("already-archived", "already archived"),
-            ("failed", "failed (left in place, tagged)"),
-            ("retry", "to retry (left in place)"),
-            ("source changed", "replaced during processing (left)"),
-            ("skipped: tagged failed", "skipped (tagged failed earlier)"),
-            ("gone", "gone before processing"),
-        ]
-        parts = [f"{label} {self.counts[name]}" for name, label in names if self.counts[name] or name in {"archived"}]
+        counted = [(self.counts[outcome], label) for outcome, label in _LABELS.items()]
+        counted.insert(-1, (self.skipped_failed, "skipped (tagged failed earlier)"))
+        parts = [f"{label} {count}" for count, label in counted if count or label == "archived"]
         lines = [f"backfill: {', '.join(parts)}; {size(self.bytes_in)} of originals processed"]
         lines += [f"  {failure}" for failure in self.failures]
         if self.interrupted:
@@ -78,15 +77,24 @@ class Summary:
         return "\n".join(lines)
 
 
+_LABELS = {
+    Outcome.ARCHIVED: "archived",
+    Outcome.ALREADY_ARCHIVED: "already archived",
+    Outcome.FAILED: "failed (left in place, tagged)",
+    Outcome.RETRY: "to retry (left in place)",
+    Outcome.SOURCE_CHANGED: "replaced during processing (left)",
+    Outcome.GONE: "gone before processing",
+}
+"""The summary's words for each outcome, in the order it lists them."""
+
+
 def candidates(client: Any, bucket: str, prefix: str, destinations: Destinations | None = None) -> Iterator[Candidate]:
     """Objects under `prefix` with an imagery suffix, page by page, except the pipeline's own."""
-    from imagery_archive.storage import ObjectLocation  # noqa: PLC0415 - the function's code
-
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):
             key = item["Key"]
-            ours = destinations is not None and destinations.holds(ObjectLocation(bucket, key))
-            if key.lower().endswith(IMAGERY_SUFFIXES) and not ours:
+            ours = destinations is not None and destinations.is_pipeline_output(ObjectLocation(bucket, key))
+            if is_imagery_key(key) and not ours:
                 yield Candidate(key, item["Size"])
 
 
@@ -111,11 +119,6 @@ class StopRequest:
         tqdm.write("stopping after the current object (Ctrl-C again to stop now) ...", file=sys.stderr)
 
 
-def outcome_name(outcome: str) -> str:
-    """'failed: <reason>' -> 'failed'."""
-    return outcome.split(":", 1)[0]
-
-
 def backfill(
     client: Any,
     input_bucket: str,
@@ -126,12 +129,9 @@ def backfill(
     limit: int | None = None,
     destinations: Destinations | None = None,
     progress: bool = True,
-    on_object: Callable[[str, str], None] | None = None,
+    on_object: Callable[[str, ObjectResult], None] | None = None,
 ) -> Summary:
     """Process the bucket's imagery; returns the summary. See the module docstring."""
-    use_function_code()
-    from imagery_archive.storage import ImageryStore, ObjectLocation  # noqa: PLC0415 - the function's code
-
     store = ImageryStore(client)
     todo = list(candidates(client, input_bucket, prefix, destinations))
     if limit is not None:
@@ -149,20 +149,20 @@ def backfill(
                     break
                 location = ObjectLocation(input_bucket, candidate.key)
                 if store.head(location) is None:
-                    summary.counts["gone"] += 1
+                    summary.counts[Outcome.GONE] += 1
                 elif store.is_marked_failed(location):
-                    summary.counts["skipped: tagged failed"] += 1
+                    summary.skipped_failed += 1
                 elif dry_run:
-                    summary.counts["would process"] += 1
+                    summary.would_process += 1
                     summary.bytes_in += candidate.size
                 else:
-                    outcome = function.invoke(client, input_bucket, candidate.key).outcome
-                    summary.counts[outcome_name(outcome)] += 1
-                    summary.bytes_in += candidate.size if outcome == "archived" else 0
-                    if outcome_name(outcome) in {"failed", "retry", "source changed"}:
-                        summary.failures.append(f"{candidate.key}: {outcome}")
+                    result = function.invoke(client, input_bucket, candidate.key).result
+                    summary.counts[result.outcome] += 1
+                    summary.bytes_in += candidate.size if result.outcome is Outcome.ARCHIVED else 0
+                    if result.outcome in NEEDS_ATTENTION:
+                        summary.failures.append(f"{candidate.key}: {result}")
                     if on_object:
-                        on_object(candidate.key, outcome)
+                        on_object(candidate.key, result)
                 bar.update(candidate.size)
                 bar.set_postfix_str(f"{number + 1}/{len(todo)} objects", refresh=False)
     return summary
@@ -173,7 +173,7 @@ def function_environment(args: argparse.Namespace, scratch: str) -> dict[str, st
     env = {
         "OUTPUT_BUCKET": args.output_bucket,
         "CPL_TMPDIR": scratch,
-        "POWERTOOLS_SERVICE_NAME": "imagery-archive",
+        "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
         "POWERTOOLS_METRICS_NAMESPACE": os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "ImageryArchiveBackfill"),
     }
     for name, value in [
@@ -216,10 +216,6 @@ def _positive(text: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    use_function_code()
-    from imagery_archive.errors import SettingsError  # noqa: PLC0415
-    from imagery_archive.settings import FunctionSettings  # noqa: PLC0415
-
     with tempfile.TemporaryDirectory(prefix="backfill-") as scratch:
         env = function_environment(args, scratch)
         try:

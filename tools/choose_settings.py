@@ -24,14 +24,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from imagery_archive.compress import compress, open_image
+from imagery_archive.errors import PermanentError
+from imagery_archive.profiles import CompressionProfile
+from imagery_archive.quality import read_preview
 from tools.cli import Parser, fail, size, table
-from tools.local_function import use_function_code
-
-use_function_code()
-from imagery_archive.compress import compress, open_image  # noqa: E402
-from imagery_archive.errors import PermanentError  # noqa: E402
-from imagery_archive.profiles import CompressionProfile  # noqa: E402
-from imagery_archive.quality import read_preview  # noqa: E402
 
 DEFAULT_QUALITIES = (30, 50, 65, 75, 85, 95)
 LOSSY = ("JPEG", "WEBP")

@@ -26,6 +26,9 @@ from urllib.parse import unquote
 import boto3
 from tqdm import tqdm
 
+from imagery_archive.keys import is_imagery_key
+from imagery_archive.outcomes import ObjectResult
+from imagery_archive.settings import SERVICE_NAME
 from tools import pricing
 from tools.cli import Parser, fail, size, table
 from tools.figures import Comparison, side_by_side
@@ -34,7 +37,6 @@ from tools.local_s3 import create_pipeline_buckets, local_s3
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_data"
-IMAGERY_SUFFIXES = (".tif", ".tiff", ".ntf", ".nitf", ".jp2")
 INPUT_BUCKET = "imagery-input-demo"
 OUTPUT_BUCKET = "imagery-output-demo"
 UPLOAD_PREFIX = "scenes/"
@@ -45,7 +47,7 @@ ARCHIVE_CLASSES = ("GLACIER", "DEEP_ARCHIVE", "GLACIER_IR", "STANDARD_IA")
 
 
 def bundled_samples() -> list[Path]:
-    return sorted(path for path in SAMPLES.iterdir() if path.suffix.lower() in IMAGERY_SUFFIXES)
+    return sorted(path for path in SAMPLES.iterdir() if is_imagery_key(path.name))
 
 
 def sha256_b64(data: bytes) -> str:
@@ -139,7 +141,7 @@ class DemoRun:
     archives_match_files: dict[str, bool]
     """Archive key -> its ChecksumSHA256, size and class match the bundled file (checked at the end)."""
     left_in_place: list[LeftInPlace]
-    broken_outcome: str | None
+    broken_outcome: ObjectResult | None
     output_keys: list[str]
     prices: pricing.PriceTable
     storage_class: str
@@ -196,7 +198,7 @@ def run_demo(
             "ARCHIVE_STORAGE_CLASS": storage_class,
             "QUALITY": str(quality),
             "CPL_TMPDIR": scratch,
-            "POWERTOOLS_SERVICE_NAME": "imagery-archive",
+            "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
             "POWERTOOLS_METRICS_NAMESPACE": "ImageryArchiveDemo",
             "POWERTOOLS_LOG_LEVEL": "INFO",
         }
@@ -213,7 +215,7 @@ def run_demo(
     saved = pricing.savings(prices, originals, compressed, storage_class)
     return DemoRun(
         **run,
-        broken_outcome=invocations[BROKEN_KEY].outcome if broken else None,
+        broken_outcome=invocations[BROKEN_KEY].result if broken else None,
         prices=prices,
         storage_class=storage_class,
         savings=saved,

@@ -20,19 +20,13 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
 
+from imagery_archive.outcomes import ObjectResult
 from tools.events import event_for_objects
 
-LAMBDA_SRC = Path(__file__).resolve().parent.parent / "lambda_src"
-
-
-def use_function_code() -> None:
-    """Make the function's code (`handler`, `imagery_archive`) importable, as it is in the container."""
-    if str(LAMBDA_SRC) not in sys.path:
-        sys.path.insert(0, str(LAMBDA_SRC))
+FUNCTION_MODULE = "imagery_archive.function"
 
 
 @dataclass(frozen=True)
@@ -98,7 +92,7 @@ class Invocation:
 
     bucket: str
     key: str
-    outcome: str
+    result: ObjectResult
     seconds: float
     calls: tuple[S3Call, ...]
 
@@ -136,10 +130,9 @@ class LocalFunction:
         self._saved_env = {name: os.environ.get(name) for name in self.env}
         os.environ.update(self.env)
         self._cleanup.callback(self._restore_env)
-        use_function_code()
-        sys.modules.pop("handler", None)  # a cold start: settings are read again
+        sys.modules.pop(FUNCTION_MODULE, None)  # a cold start: settings are read again
         with contextlib.redirect_stdout(self.log):
-            module = importlib.import_module("handler")
+            module = importlib.import_module(FUNCTION_MODULE)
         self.module = module
         powertools_handler = module.logger.registered_handler
         if isinstance(powertools_handler, logging.StreamHandler):
@@ -170,10 +163,10 @@ class LocalFunction:
         started = time.perf_counter()
         with contextlib.redirect_stdout(self.log):
             try:
-                result = self.module.handler(event, LambdaContext())
-                outcome = next(iter(result["outcomes"].values()))
+                response = self.module.handler(event, LambdaContext())
+                (result,) = (ObjectResult.from_json(item) for item in response["results"])
             except self.module.RetryableError as error:
-                outcome = f"retry: {error.__cause__ or error}"
+                (result,) = error.results
         seconds = time.perf_counter() - started
         self.log.flush()
-        return Invocation(bucket, key, outcome, seconds, tuple(self.trail.calls[first_call:]))
+        return Invocation(bucket, key, result, seconds, tuple(self.trail.calls[first_call:]))

@@ -1,6 +1,12 @@
 """Compress satellite imagery to Cloud Optimized GeoTIFF and archive the originals, safely.
 
-Three layers that know nothing of each other: the GDAL core (`compress`, `profiles`, `quality`),
-the S3 layer (`storage`), and the job that runs one object through both (`archive_job`).
-`handler.py`, beside this package, only wires them to Lambda.
+Three layers that know nothing of each other: the GDAL core (`compress`, `profiles`, `cog_writer`,
+`quality`, `target_quality`), the S3 layer (`storage`), and the job that runs one object through
+both (`archive_job`). `function` wires the job to Lambda; `outcomes` says what happened to each
+object, for every entry point.
 """
+
+from pathlib import Path
+
+FUNCTION_ROOT = Path(__file__).resolve().parent.parent
+"""The function's code root and its image's build context: `lambda_src/` here, `/var/task` in the image."""

@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 from imagery_archive.errors import EmptyObjectError, PermanentError, SourceChangedError, TooLargeError
 from imagery_archive.keys import Destinations
+from imagery_archive.outcomes import Outcome
 from imagery_archive.storage import (
     FileChecksums,
     GiB,
@@ -47,8 +48,8 @@ class JobReport:
     source: ObjectLocation
     output: ObjectLocation
     archive: ObjectLocation
-    outcome: str = "archived"
-    """'archived', 'already-archived' (a duplicate delivery) or 'gone' (nothing to do)."""
+    outcome: Outcome = Outcome.ARCHIVED
+    """ARCHIVED, ALREADY_ARCHIVED (a duplicate delivery) or GONE (nothing to do)."""
     original_bytes: int = 0
     compression: CompressionResult | None = None
     """The `CompressionResult`, or None when a COG from an earlier delivery was reused."""
@@ -75,7 +76,7 @@ def archive_object(
     with report.phase("inspect"):
         original = store.head(source)
     if original is None:
-        report.outcome = "already-archived" if store.head(report.archive) else "gone"
+        report.outcome = Outcome.ALREADY_ARCHIVED if store.head(report.archive) else Outcome.GONE
         return report
     if original.size == 0:
         raise EmptyObjectError(f"{source} is empty (0 bytes): nothing to compress or archive")
@@ -193,6 +194,6 @@ def output_metadata(
         "compressed-size": str(result.compressed_bytes),
         "compression-ratio": f"{result.ratio:.2f}",
         "ssim": f"{result.ssim:.4f}",
-        "encoding": encoding.compression + (f" q{encoding.quality}" if encoding.quality else ""),
+        "encoding": encoding.label,
         "encoding-reason": quote(encoding.reason, safe=" ,:;()-"),
     }

@@ -5,6 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import unquote_plus
 
+IMAGERY_SUFFIXES = (".tif", ".tiff", ".ntf", ".nitf", ".jp2")
+"""File name suffixes of the imagery the pipeline takes, in any letter case (the stack's trigger lists both)."""
+
+
+def is_imagery_key(key: str) -> bool:
+    """True for a key with one of `IMAGERY_SUFFIXES`, in any letter case."""
+    return key.lower().endswith(IMAGERY_SUFFIXES)
+
 
 @dataclass(frozen=True)
 class ObjectLocation:
@@ -15,6 +23,15 @@ class ObjectLocation:
 
     def __str__(self) -> str:
         return f"s3://{self.bucket}/{self.key}"
+
+    @classmethod
+    def from_uri(cls, uri: str) -> ObjectLocation:
+        """The location an `s3://bucket/key` URI names (the inverse of `str`)."""
+        scheme, _, path = uri.partition("://")
+        bucket, _, key = path.partition("/")
+        if scheme != "s3" or not bucket or not key:
+            raise ValueError(f"{uri!r} is not an s3://bucket/key URI")
+        return cls(bucket, key)
 
 
 def event_key(raw_key: str) -> str:
@@ -51,6 +68,6 @@ class Destinations:
     def archive(self, key: str) -> ObjectLocation:
         return ObjectLocation(self.bucket, archive_key(key, self.archive_prefix))
 
-    def holds(self, location: ObjectLocation) -> bool:
+    def is_pipeline_output(self, location: ObjectLocation) -> bool:
         """True for objects the pipeline itself wrote, which must never be processed again (no recursion)."""
         return location.bucket == self.bucket and location.key.startswith((self.output_prefix, self.archive_prefix))

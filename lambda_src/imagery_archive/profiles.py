@@ -116,6 +116,11 @@ class Encoding:
     reason: str
     quality: int | None = None
 
+    @property
+    def label(self) -> str:
+        """The codec and its quality as people read them: 'JPEG q75', 'LERC_ZSTD'."""
+        return f"{self.compression} q{self.quality}" if self.quality else self.compression
+
 
 def choose_encoding(image: ImageProperties, profile: CompressionProfile) -> Encoding:
     """The encoding for `image` under `profile`; raises `UnsupportedImageError` if there is none."""

@@ -15,6 +15,9 @@ from imagery_archive.errors import SettingsError
 from imagery_archive.keys import Destinations
 from imagery_archive.profiles import CODECS, CompressionProfile
 
+SERVICE_NAME = "imagery-archive"
+"""The service name in every log line and metric (Powertools' `service`), wherever the job runs."""
+
 ARCHIVE_STORAGE_CLASSES = frozenset(
     {
         "STANDARD",

@@ -1,0 +1,127 @@
+"""The Lambda function: wires S3 events to the archive job, with logs and metrics.
+
+Settings are read and GDAL configured once, at cold start, so a misconfigured function fails
+before it touches any object. Each record of an event is handled on its own: a bad image is tagged
+and skipped, and the other records still run; any other failure is raised after the rest of the
+event is done, so Lambda retries (every step is idempotent) and finally routes the event to the
+failure queue.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes import S3Event
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from imagery_archive.archive_job import JobReport, archive_object
+from imagery_archive.compress import compress, configure_gdal
+from imagery_archive.errors import PermanentError, SourceChangedError
+from imagery_archive.keys import ObjectLocation, event_key
+from imagery_archive.outcomes import ObjectResult, Outcome
+from imagery_archive.settings import SERVICE_NAME, FunctionSettings
+from imagery_archive.storage import ImageryStore
+
+SETTINGS = FunctionSettings.from_env()
+configure_gdal(cache_mb=SETTINGS.gdal_cache_mb, tmp_dir=SETTINGS.work_dir)
+STORE = ImageryStore(boto3.client("s3"))
+logger = Logger(service=SERVICE_NAME)
+metrics = Metrics(service=SERVICE_NAME)
+
+
+class RetryableError(Exception):
+    """Raised after all records ran, when some failed for a reason a retry may cure."""
+
+    def __init__(self, results: list[ObjectResult]) -> None:
+        retried = [result for result in results if result.retry_cause is not None]
+        super().__init__(f"{len(retried)} of {len(results)} objects will be retried")
+        self.results = results
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Archive every object of an S3 ObjectCreated event; returns what happened to each."""
+    results = [
+        archive_one(ObjectLocation(record.s3.bucket.name, event_key(record.s3.get_object.key)))
+        for record in S3Event(event).records
+    ]
+    retried = next((result.retry_cause for result in results if result.retry_cause is not None), None)
+    if retried is not None:
+        raise RetryableError(results) from retried
+    return {"results": [result.as_json() for result in results]}
+
+
+def archive_one(source: ObjectLocation) -> ObjectResult:
+    """Run one object and say what happened; never raises, so other records still run."""
+    if source.key.endswith("/") or SETTINGS.destinations.is_pipeline_output(source):
+        logger.info("Skipped: not an image upload", extra={"object": str(source)})
+        return counted(ObjectResult(source, Outcome.SKIPPED))
+    try:
+        report = archive_object(
+            source, STORE, SETTINGS.destinations, partial(compress, profile=SETTINGS.profile), SETTINGS.work_dir
+        )
+    except PermanentError as error:
+        logger.error("Left in place: can't be compressed", extra={"object": str(source), "reason": str(error)})
+        return counted(mark_failed(source, error))
+    except SourceChangedError as error:
+        logger.warning("Left in place: replaced during processing", extra={"object": str(source), "reason": str(error)})
+        return counted(ObjectResult(source, Outcome.SOURCE_CHANGED, str(error)))
+    except Exception as error:
+        logger.exception("Left in place: will be retried", extra={"object": str(source)})
+        return counted(ObjectResult(source, Outcome.RETRY, str(error), retry_cause=error))
+    record_report(report)
+    return counted(ObjectResult(source, report.outcome, report=report))
+
+
+def counted(result: ObjectResult) -> ObjectResult:
+    """`result`, once its outcome is counted in the function's metrics."""
+    metrics.add_metric(name=result.outcome.metric_name, unit=MetricUnit.Count, value=1)
+    return result
+
+
+def mark_failed(source: ObjectLocation, error: PermanentError) -> ObjectResult:
+    """Tag the original so people and backfills can see why it stayed; retry if tagging fails."""
+    try:
+        STORE.tag_failed(source, str(error))
+    except Exception as tagging_error:
+        logger.exception("Could not tag the failed original", extra={"object": str(source)})
+        return ObjectResult(source, Outcome.FAILED, str(error), retry_cause=tagging_error)
+    return ObjectResult(source, Outcome.FAILED, str(error))
+
+
+def record_report(report: JobReport) -> None:
+    """Log one finished object and add its measurements to the metrics."""
+    result = report.compression
+    details: dict[str, Any] = {
+        "object": str(report.source),
+        "outcome": str(report.outcome),
+        "output": str(report.output),
+        "archive": str(report.archive),
+        "original_bytes": report.original_bytes,
+        "seconds": {phase: round(seconds, 3) for phase, seconds in report.seconds.items()},
+    }
+    if result is not None:
+        details.update(
+            compressed_bytes=result.compressed_bytes,
+            ratio=round(result.ratio, 2),
+            ssim=round(result.ssim, 4),
+            encoding=result.encoding.compression,
+            reason=result.encoding.reason,
+        )
+        metrics.add_metric(name="BytesIn", unit=MetricUnit.Bytes, value=result.original_bytes)
+        metrics.add_metric(name="BytesOut", unit=MetricUnit.Bytes, value=result.compressed_bytes)
+        metrics.add_metric(name="CompressionRatio", unit=MetricUnit.NoUnit, value=result.ratio)
+        metrics.add_metric(name="SSIM", unit=MetricUnit.NoUnit, value=result.ssim)
+        if result.ratio < 1:
+            logger.warning(
+                "The COG is larger than the original (already compressed lossily?): consider MAX_Z_ERROR",
+                extra={"object": str(report.source), "ratio": round(result.ratio, 2)},
+            )
+    for phase, seconds in report.seconds.items():
+        metrics.add_metric(name=f"{phase.capitalize()}Seconds", unit=MetricUnit.Seconds, value=seconds)
+    logger.info(f"Object {report.outcome}", extra=details)

@@ -1,0 +1,78 @@
+"""What happened to one object: one enum and one result type, shared by every entry point.
+
+The Lambda handler, the backfill, the demo and the metrics all read these; nothing parses an
+outcome back out of a string.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from imagery_archive.keys import ObjectLocation
+
+if TYPE_CHECKING:
+    from imagery_archive.archive_job import JobReport
+
+
+class Outcome(StrEnum):
+    """The end state of one object; the value is the word logs and summaries use."""
+
+    ARCHIVED = "archived"
+    """Compressed, archived, verified, and the original deleted."""
+    ALREADY_ARCHIVED = "already-archived"
+    """A duplicate delivery: an earlier one already archived this object."""
+    GONE = "gone"
+    """The object was neither there nor archived: nothing to do."""
+    SKIPPED = "skipped"
+    """Not an image upload (a folder marker, or the pipeline's own output)."""
+    FAILED = "failed"
+    """Bad input: tagged with the reason and left in place; retrying can't help."""
+    SOURCE_CHANGED = "source changed"
+    """Replaced while it was processed; the new version has an event of its own."""
+    RETRY = "retry"
+    """A transient failure (throttling, network, disk): left in place, to be retried."""
+
+    @property
+    def metric_name(self) -> str:
+        """The CloudWatch metric that counts objects with this outcome."""
+        return _METRIC_NAMES[self]
+
+
+_METRIC_NAMES = {
+    Outcome.ARCHIVED: "ImagesArchived",
+    Outcome.ALREADY_ARCHIVED: "DuplicateDeliveries",
+    Outcome.GONE: "Gone",
+    Outcome.SKIPPED: "Skipped",
+    Outcome.FAILED: "PermanentFailures",
+    Outcome.SOURCE_CHANGED: "SourceChanged",
+    Outcome.RETRY: "RetryableErrors",
+}
+
+
+@dataclass(frozen=True)
+class ObjectResult:
+    """What happened to one object, and why."""
+
+    source: ObjectLocation
+    outcome: Outcome
+    reason: str = ""
+    report: JobReport | None = field(default=None, compare=False)
+    """The job's report (timings, compression), for objects the job ran to the end."""
+    retry_cause: BaseException | None = field(default=None, compare=False)
+    """Set when the event must be retried for this object: a transient failure, or a bad original
+    whose failure tag could not be written."""
+
+    def __str__(self) -> str:
+        return f"{self.outcome}: {self.reason}" if self.reason else str(self.outcome)
+
+    def as_json(self) -> dict[str, str]:
+        """The result as the handler returns it (JSON, as Lambda needs)."""
+        return {"object": str(self.source), "outcome": self.outcome.value, "reason": self.reason}
+
+    @classmethod
+    def from_json(cls, item: Mapping[str, Any]) -> ObjectResult:
+        """A result the handler returned, typed again (by the local runner, say)."""
+        return cls(ObjectLocation.from_uri(item["object"]), Outcome(item["outcome"]), item.get("reason", ""))
