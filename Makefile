@@ -27,13 +27,14 @@ test: setup lint
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 format: setup
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
 clean:
-	rm -rf cdk.out demo_out bench_out .pytest_cache .ruff_cache
+	rm -rf cdk.out demo_out bench_out .pytest_cache .ruff_cache .mypy_cache
 
 ## Synthesize the CloudFormation template offline with the pinned CDK CLI (cdk-nag checks run inside).
 synth: setup

@@ -7,6 +7,8 @@ instead; the stack then changes nothing on them but the upload notification.
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
@@ -79,7 +81,7 @@ class PipelineBuckets(Construct):
         construct_id: str,
         *,
         lifecycle_rules: list[s3.LifecycleRule] | None = None,
-        **props: object,
+        **props: Any,
     ) -> s3.Bucket:
         return s3.Bucket(
             self,

@@ -156,6 +156,7 @@ def backfill(
                     summary.would_process += 1
                     summary.bytes_in += candidate.size
                 else:
+                    assert function is not None, "made above unless this is a dry run"
                     result = function.invoke(client, input_bucket, candidate.key).result
                     summary.counts[result.outcome] += 1
                     summary.bytes_in += candidate.size if result.outcome is Outcome.ARCHIVED else 0

@@ -155,7 +155,9 @@ def rd_plot(results: dict[Path, dict[CompressionProfile, Measurement]], target: 
 
     figure, axis = plt.subplots(figsize=(9, 6))
     markers = {"JPEG": "o-", "WEBP": "s--", "DEFLATE": "D", "ZSTD": "^", "LERC_ZSTD": "v"}
-    for colour, (image, produced) in zip(plt.cm.tab10.colors * 10, results.items(), strict=False):
+    palette = plt.get_cmap("tab10")
+    for number, (image, produced) in enumerate(results.items()):
+        colour = palette(number % palette.N)
         measurements = distinct(produced)
         for codec in dict.fromkeys(m.codec for m in measurements):
             points = sorted((m for m in measurements if m.codec == codec), key=lambda m: m.compressed_bytes)

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
 
 import boto3
@@ -152,7 +153,7 @@ class DemoRun:
     seconds: float
 
 
-def listing(client, bucket: str, prefix: str = "") -> list[str]:
+def listing(client: Any, bucket: str, prefix: str = "") -> list[str]:
     pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
     return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
 
@@ -226,7 +227,7 @@ def run_demo(
     )
 
 
-def _read_back(client, files: dict[str, bytes], invocations: dict[str, Invocation], storage_class: str) -> dict:
+def _read_back(client: Any, files: dict[str, bytes], invocations: dict[str, Invocation], storage_class: str) -> dict:
     """The table, the proofs and the final checks, from the buckets and the recorded calls."""
     rows, proofs, matches = [], [], {}
     outputs, output_key_of = {}, {}
@@ -277,7 +278,7 @@ def _read_back(client, files: dict[str, bytes], invocations: dict[str, Invocatio
     }
 
 
-def _figure(client, out_dir: Path, samples: Sequence[Path], rows: list[Row]) -> Path:
+def _figure(client: Any, out_dir: Path, samples: Sequence[Path], rows: list[Row]) -> Path:
     """Originals next to the COGs downloaded from the output bucket."""
     comparisons = []
     by_key = {row.key: row for row in rows}

@@ -79,7 +79,9 @@ class CallTrail:
     def _remember_params(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         context["trail-params"] = {name: value for name, value in params.items() if name != "Body"}
 
-    def _record(self, http_response: Any, parsed: dict[str, Any], model: Any, context: dict[str, Any], **_: Any):
+    def _record(
+        self, http_response: Any, parsed: dict[str, Any], model: Any, context: dict[str, Any], **_: Any
+    ) -> None:
         response = {name: parsed[name] for name in RESPONSE_FIELDS if name in parsed}
         call = S3Call(model.name, context.get("trail-params", {}), http_response.status_code, response)
         with self._lock:

@@ -16,7 +16,13 @@ from imagery_archive.profiles import Encoding
 
 gdal.UseExceptions()
 
-COG_OPTIONS = ("BLOCKSIZE=512", "OVERVIEWS=AUTO", "RESAMPLING=AVERAGE", "NUM_THREADS=ALL_CPUS", "BIGTIFF=IF_SAFER")
+COG_OPTIONS: tuple[str, ...] = (
+    "BLOCKSIZE=512",
+    "OVERVIEWS=AUTO",
+    "RESAMPLING=AVERAGE",
+    "NUM_THREADS=ALL_CPUS",
+    "BIGTIFF=IF_SAFER",
+)
 """Options every output gets: 512-pixel tiles, internal overviews, all CPUs, BigTIFF past 4 GB."""
 
 
