@@ -81,9 +81,9 @@ def test_delete_spares_a_version_uploaded_meanwhile(buckets):
     first = store.head(location)
     put(buckets, "a.tif", b"second, re-uploaded by a user")
     with pytest.raises(SourceChangedError):
-        store.delete(location, first.etag)
+        store.delete(location, first)
     assert buckets.client.get_object(Bucket=buckets.input, Key="a.tif")["Body"].read().startswith(b"second")
-    store.delete(location, store.head(location).etag)
+    store.delete(location, store.head(location))
     assert store.head(location) is None
 
 

@@ -11,8 +11,12 @@ from typing import Any
 from urllib.parse import quote_plus
 
 
-def object_created_record(bucket: str, key: str, size: int, etag: str, region: str = "us-east-1") -> dict[str, Any]:
-    """One `ObjectCreated:Put` record; S3 URL-encodes the key (spaces as '+')."""
+def object_created_record(
+    bucket: str, key: str, size: int, etag: str, region: str = "us-east-1", version_id: str | None = None
+) -> dict[str, Any]:
+    """One `ObjectCreated:Put` record; S3 URL-encodes the key (spaces as '+'), and names the version it
+    created in a versioned bucket."""
+    version = {"versionId": version_id} if version_id else {}
     return {
         "eventVersion": "2.1",
         "eventSource": "aws:s3",
@@ -34,6 +38,7 @@ def object_created_record(bucket: str, key: str, size: int, etag: str, region: s
                 "key": quote_plus(key, safe="/"),
                 "size": size,
                 "eTag": etag.strip('"'),
+                **version,
                 "sequencer": "0",
             },
         },
@@ -50,5 +55,7 @@ def event_for_objects(client: Any, bucket: str, keys: list[str]) -> dict[str, An
     records = []
     for key in keys:
         head = client.head_object(Bucket=bucket, Key=key)
-        records.append(object_created_record(bucket, key, head["ContentLength"], head["ETag"]))
+        records.append(
+            object_created_record(bucket, key, head["ContentLength"], head["ETag"], version_id=head.get("VersionId"))
+        )
     return object_created_event(records)

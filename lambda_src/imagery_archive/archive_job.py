@@ -85,7 +85,7 @@ def archive_object(
     with tempfile.TemporaryDirectory(prefix="imagery-", dir=work_dir) as scratch:
         local = Path(scratch) / f"original{Path(source.key).suffix[:16]}"
         with report.phase("download"):
-            store.download(source, local)
+            store.download(source, original, local)
         with ThreadPoolExecutor(2) as helpers:
             checksums = helpers.submit(store.checksums_of, local)
             archived: list[Future[None]] = []
@@ -106,7 +106,7 @@ def archive_object(
         with report.phase("verify"):
             store.verify_archive(report.archive, checksums.result(), destinations.storage_class)
     with report.phase("delete"):
-        store.delete(source, original.etag)
+        store.delete(source, original)
     return report
 
 

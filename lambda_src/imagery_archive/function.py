@@ -16,6 +16,7 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import S3Event
+from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from imagery_archive.archive_job import JobReport, archive_object
@@ -46,14 +47,17 @@ class RetryableError(Exception):
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Archive every object of an S3 ObjectCreated event; returns what happened to each."""
-    results = [
-        archive_one(ObjectLocation(record.s3.bucket.name, event_key(record.s3.get_object.key)))
-        for record in S3Event(event).records
-    ]
+    results = [archive_one(event_object(record)) for record in S3Event(event).records]
     retried = next((result.retry_cause for result in results if result.retry_cause is not None), None)
     if retried is not None:
         raise RetryableError(results) from retried
     return {"results": [result.as_json() for result in results]}
+
+
+def event_object(record: S3EventRecord) -> ObjectLocation:
+    """The object an S3 notification record names: its decoded key, and its version in a versioned bucket."""
+    uploaded = record.s3.get_object
+    return ObjectLocation(record.s3.bucket.name, event_key(uploaded.key), uploaded.version_id)
 
 
 def archive_one(source: ObjectLocation) -> ObjectResult:

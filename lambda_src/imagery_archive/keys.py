@@ -16,10 +16,12 @@ def is_imagery_key(key: str) -> bool:
 
 @dataclass(frozen=True)
 class ObjectLocation:
-    """A bucket and a decoded key."""
+    """A bucket, a decoded key and, where it matters, one version of the object."""
 
     bucket: str
     key: str
+    version_id: str | None = None
+    """The version an event names (versioned buckets); None means the current one."""
 
     def __str__(self) -> str:
         return f"s3://{self.bucket}/{self.key}"

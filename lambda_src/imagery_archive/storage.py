@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import math
+import os
 import re
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -43,6 +44,18 @@ class StoredObject:
     storage_class: str
     checksum_sha256: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
+    version_id: str | None = None
+    """The version HeadObject found, in a versioned bucket: every later step is pinned to it."""
+
+    @property
+    def pinned(self) -> dict[str, str]:
+        """Request parameters that read exactly this object and no newer upload: its ETag and version."""
+        return {"IfMatch": self.etag, **({"VersionId": self.version_id} if self.version_id else {})}
+
+    def copy_source(self, location: ObjectLocation) -> dict[str, str]:
+        """`CopySource` naming exactly this version of the object at `location`."""
+        version = {"VersionId": self.version_id} if self.version_id else {}
+        return {"Bucket": location.bucket, "Key": location.key, **version}
 
 
 @dataclass(frozen=True)
@@ -116,9 +129,15 @@ class ImageryStore:
         return file_checksums(path, self.single_copy_limit, copy_part_size(size, self.preferred_part_size))
 
     def head(self, location: ObjectLocation) -> StoredObject | None:
-        """The object's size, version (ETag), class, checksum and metadata; None if it doesn't exist."""
+        """The object's size, ETag, version, class, checksum and metadata; None if it doesn't exist.
+
+        A location that names a version is looked up at that version, current or not.
+        """
+        version = {"VersionId": location.version_id} if location.version_id else {}
         try:
-            response = self.client.head_object(Bucket=location.bucket, Key=location.key, ChecksumMode="ENABLED")
+            response = self.client.head_object(
+                Bucket=location.bucket, Key=location.key, ChecksumMode="ENABLED", **version
+            )
         except ClientError as error:
             if error_code(error) in {"404", "NoSuchKey", "NotFound"}:
                 return None
@@ -129,15 +148,37 @@ class ImageryStore:
             storage_class=response.get("StorageClass", "STANDARD"),
             checksum_sha256=response.get("ChecksumSHA256"),
             metadata=response.get("Metadata", {}),
+            version_id=response.get("VersionId"),
         )
 
-    def download(self, location: ObjectLocation, path: Path) -> None:
-        """Fetch the object to `path` with concurrent ranged GETs."""
+    def download(self, location: ObjectLocation, original: StoredObject, path: Path) -> None:
+        """Fetch exactly `original` (its ETag and version) to `path` with concurrent ranged GETs.
+
+        Every range is pinned (`IfMatch`, `VersionId`), so bytes uploaded after HeadObject are never
+        compressed under the old object's lineage. boto3's `download_file` can't pin to an ETag (it
+        refuses `IfMatch`), hence the ranges here.
+        """
+        chunk = self._transfer.multipart_chunksize
+
+        def fetch(offset: int) -> None:
+            last = min(offset + chunk, original.size) - 1
+            body = self.client.get_object(
+                Bucket=location.bucket, Key=location.key, Range=f"bytes={offset}-{last}", **original.pinned
+            )["Body"]
+            while piece := body.read(MiB):  # streamed: memory holds a MiB per range, not the range
+                os.pwrite(descriptor, piece, offset)
+                offset += len(piece)
+
         try:
-            self.client.download_file(location.bucket, location.key, str(path), Config=self._transfer)
+            with path.open("wb") as stream:
+                descriptor = stream.fileno()
+                with ThreadPoolExecutor(self._transfer.max_request_concurrency) as pool:
+                    list(pool.map(fetch, range(0, original.size, chunk)))
         except ClientError as error:
             if error_code(error) in {"404", "NoSuchKey", "NotFound"}:
                 raise SourceChangedError(f"{location} was deleted while it was being processed") from None
+            if error_code(error) in {"PreconditionFailed", "412"}:
+                raise SourceChangedError(f"{location} was replaced before it could be read") from None
             raise
 
     def upload(self, path: Path, location: ObjectLocation, metadata: Mapping[str, str], content_type: str) -> None:
@@ -154,7 +195,7 @@ class ImageryStore:
                 self.client.copy_object(
                     Bucket=target.bucket,
                     Key=target.key,
-                    CopySource={"Bucket": source.bucket, "Key": source.key},
+                    CopySource=original.copy_source(source),
                     CopySourceIfMatch=original.etag,
                     StorageClass=storage_class,
                     ChecksumAlgorithm="SHA256",
@@ -171,7 +212,7 @@ class ImageryStore:
         self, source: ObjectLocation, target: ObjectLocation, storage_class: str, original: StoredObject
     ) -> None:
         part_size = copy_part_size(original.size, self.preferred_part_size)
-        tags = self.client.get_object_tagging(Bucket=source.bucket, Key=source.key)["TagSet"]
+        tags = self.client.get_object_tagging(Bucket=source.bucket, Key=source.key, **_version(original))["TagSet"]
         upload = self.client.create_multipart_upload(
             Bucket=target.bucket,
             Key=target.key,
@@ -190,7 +231,7 @@ class ImageryStore:
                 Key=target.key,
                 UploadId=upload_id,
                 PartNumber=number,
-                CopySource={"Bucket": source.bucket, "Key": source.key},
+                CopySource=original.copy_source(source),
                 CopySourceIfMatch=original.etag,
                 CopySourceRange=f"bytes={first}-{last}",
             )["CopyPartResult"]
@@ -218,10 +259,16 @@ class ImageryStore:
         assert archived is not None  # archive_problems reports a missing copy
         return archived
 
-    def delete(self, location: ObjectLocation, etag: str) -> None:
-        """Delete the object only if it is still the version `etag` (a re-upload is never lost)."""
+    def delete(self, location: ObjectLocation, original: StoredObject) -> None:
+        """Delete exactly `original`: a re-upload is never lost.
+
+        In a versioned bucket that is its version, deleted for good (a plain delete would only add a
+        delete marker and keep billing the original); other versions are left alone. Elsewhere the
+        delete is conditional on the ETag that was archived.
+        """
+        pinned = {"VersionId": original.version_id} if original.version_id else {"IfMatch": original.etag}
         try:
-            self.client.delete_object(Bucket=location.bucket, Key=location.key, IfMatch=etag)
+            self.client.delete_object(Bucket=location.bucket, Key=location.key, **pinned)
         except ClientError as error:
             if error_code(error) in {"PreconditionFailed", "412"}:
                 raise SourceChangedError(f"{location} was replaced during processing; not deleted") from None
@@ -232,16 +279,21 @@ class ImageryStore:
         """Mark a permanently failed original with a status and a reason, keeping its other tags."""
         if self.head(location) is None:
             return  # deleted meanwhile: nothing left to mark
-        current = self.client.get_object_tagging(Bucket=location.bucket, Key=location.key)["TagSet"]
+        version = {"VersionId": location.version_id} if location.version_id else {}
+        current = self.client.get_object_tagging(Bucket=location.bucket, Key=location.key, **version)["TagSet"]
         kept = [tag for tag in current if tag["Key"] not in {FAILURE_TAG, REASON_TAG}]
         ours = [{"Key": FAILURE_TAG, "Value": "failed"}, {"Key": REASON_TAG, "Value": tag_value(reason)}]
         self.client.put_object_tagging(
-            Bucket=location.bucket, Key=location.key, Tagging={"TagSet": (kept + ours)[-10:]}
+            Bucket=location.bucket, Key=location.key, Tagging={"TagSet": (kept + ours)[-10:]}, **version
         )
 
     def is_marked_failed(self, location: ObjectLocation) -> bool:
         tags = self.client.get_object_tagging(Bucket=location.bucket, Key=location.key)["TagSet"]
         return any(tag["Key"] == FAILURE_TAG and tag["Value"] == "failed" for tag in tags)
+
+
+def _version(original: StoredObject) -> dict[str, str]:
+    return {"VersionId": original.version_id} if original.version_id else {}
 
 
 def archive_problems(archived: StoredObject | None, expected: FileChecksums, storage_class: str) -> list[str]:
