@@ -160,7 +160,8 @@ def _deep_encoding(image: ImageProperties, profile: CompressionProfile) -> Encod
         return _lossless(image, "ZSTD", f"{kind}: lossless ZSTD (LERC has no 64-bit integers)")
     nan_bands = image.band_count > 1 and image.nodata is not None and math.isnan(image.nodata)
     if profile.max_z_error > 0 and nan_bands:
-        # GDAL 3.6's LERC writes pixel-interleaved multi-band NaN tiles it can't read back.
+        # GDAL 3.6 (Debian 12) writes pixel-interleaved multi-band NaN LERC tiles it can't read back; GDAL 3.10
+        # reads them back, but warns that libtiff < 4.6.1 mishandles them. Needed while either can be in use.
         return _lossless(image, "ZSTD", f"{kind}, several bands with NaN nodata: lossless ZSTD (LERC can't)")
     if profile.max_z_error > 0:
         options = (f"MAX_Z_ERROR={profile.max_z_error:g}",)
