@@ -71,7 +71,7 @@ class RuntimeApi:
     def address(self) -> str:
         """host:port, the value of `AWS_LAMBDA_RUNTIME_API`."""
         host, port = self._server.server_address[:2]
-        return f"{host}:{port}"
+        return f"{host!s}:{port}" if isinstance(host, str) else f"{host.decode()}:{port}"
 
     @property
     def function_arn(self) -> str:
