@@ -21,6 +21,7 @@ from osgeo import gdal
 
 from bench.fidelity import has_mask, ssim_against_original
 from imagery_archive.compress import compress, configure_gdal, read_properties
+from imagery_archive.keys import is_imagery_key
 from imagery_archive.profiles import CompressionProfile
 
 gdal.UseExceptions()
@@ -44,7 +45,7 @@ def eight_bit_images() -> list[Path]:
     """Every bundled image of 8-bit samples that a lossy codec may take (paletted ones stay lossless)."""
     chosen = []
     for path in sorted(SAMPLES.iterdir()):
-        if path.suffix.lower() not in {".tif", ".ntf", ".jp2"}:
+        if not is_imagery_key(path.name):
             continue
         dataset = gdal.Open(str(path))  # kept alive while its bands are read (GDAL 3.6 bindings)
         properties = read_properties(dataset)
@@ -72,9 +73,7 @@ def rio_cogeo(src: Path, dst: Path, rio: Path) -> str:
 
 
 def ours(src: Path, dst: Path, profile: CompressionProfile) -> str:
-    result = compress(src, dst, profile)
-    encoding = result.encoding
-    return f"{encoding.compression} q{encoding.quality}" if encoding.quality else encoding.compression
+    return compress(src, dst, profile).encoding.label
 
 
 def run(work: Path, rio: Path) -> list[Encoded]:
