@@ -27,6 +27,7 @@ from typing import Any
 from osgeo import gdal
 
 from bench import ratedistortion
+from bench.contenders import REFERENCE_COG_OPTIONS
 from bench.fidelity import has_mask, ssim_against_original
 from bench.measure import Measurement, MiB, run_measured, wait_until_quiet
 from bench.s3local import moto_server
@@ -43,6 +44,8 @@ LAMBDA_MEMORY_MB = 4096
 DEFAULT_GDAL_CACHE_MB = LAMBDA_MEMORY_MB * 5 // 100
 """GDAL's default cache is 5% of RAM: what the other contenders would get in that Lambda (not 5% of this host)."""
 
+GDAL_TRANSLATE_OPTIONS = tuple(word for option in REFERENCE_COG_OPTIONS for word in ("-co", option))
+
 S3_CONTENDERS = ("reference", "ours", "ours_webp", "ours_target_ssim", "ours_target_ssim_webp")
 ALL_CONTENDERS = (
     "gdal_translate",
@@ -54,7 +57,8 @@ ALL_CONTENDERS = (
 )
 SCALING_CONTENDERS = ("gdal_translate", "reference", "ours", "rio_cogeo")
 DESCRIPTIONS = {
-    "gdal_translate": "`gdal_translate -of COG -co COMPRESS=JPEG -co QUALITY=75` on the local file (compression alone)",
+    "gdal_translate": f"`gdal_translate -of COG {' '.join(GDAL_TRANSLATE_OPTIONS)}` on the local file "
+    "(compression alone)",
     "reference": "reference handler: download, gdal.Translate COG JPEG q75 on 1 thread, upload COG, re-upload "
     "original to GLACIER, delete",
     "ours": "our handler, end to end (default settings: JPEG q75, exact mask)",
@@ -113,7 +117,7 @@ def command_and_env(name: str, scene: Path, scratch: Path, spec: Path, session: 
     env = base_env(session.endpoint)
     if name == "gdal_translate":
         env["GDAL_CACHEMAX"] = str(DEFAULT_GDAL_CACHE_MB)
-        command = ["gdal_translate", "-q", "-of", "COG", "-co", "COMPRESS=JPEG", "-co", "QUALITY=75"]
+        command = ["gdal_translate", "-q", "-of", "COG", *GDAL_TRANSLATE_OPTIONS]
         return [*command, str(scene), str(scratch / "out.tif")], env
     if name == "rio_cogeo":
         env["GDAL_CACHEMAX"] = str(DEFAULT_GDAL_CACHE_MB)

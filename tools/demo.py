@@ -23,7 +23,8 @@ from pathlib import Path
 from tools import pricing
 from tools.cli import Parser, fail
 from tools.demo_report import render
-from tools.demo_run import INPUT_BUCKET, OUTPUT_BUCKET, bundled_samples, run_demo
+from tools.demo_run import INPUT_BUCKET, OUTPUT_BUCKET, run_demo
+from tools.samples import bundled_samples
 
 ARCHIVE_CLASSES = ("GLACIER", "DEEP_ARCHIVE", "GLACIER_IR", "STANDARD_IA")
 

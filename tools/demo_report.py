@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from imagery_archive.storage import FAILURE_TAG
 from tools.cli import size, table
 from tools.demo_run import BROKEN_KEY, DemoRun
 from tools.local_function import S3Call
@@ -103,7 +104,7 @@ def _checks_section(run: DemoRun) -> list[str]:
     ]
     for item in run.left_in_place:
         label = " (the deliberately broken upload: first half of RGB.byte.tif)" if item.key == BROKEN_KEY else ""
-        status = f"tagged imagery-archive:status=failed, reason: {item.reason}" if item.tagged_failed else "NOT tagged"
+        status = f"tagged {FAILURE_TAG}=failed, reason: {item.reason}" if item.tagged_failed else "NOT tagged"
         out.append(f"    {item.key}{label}: {status}")
     return out
 

@@ -20,27 +20,22 @@ from urllib.parse import unquote
 
 from tqdm import tqdm
 
-from imagery_archive.keys import is_imagery_key
 from imagery_archive.outcomes import ObjectResult
 from imagery_archive.settings import SERVICE_NAME
+from imagery_archive.storage import FAILURE_TAG, REASON_TAG
 from tools import pricing
 from tools.demo_proof import Proof, prove_order, sha256_b64
 from tools.figures import Comparison, side_by_side
 from tools.local_function import Invocation, LocalFunction
 from tools.local_s3 import create_pipeline_buckets, local_s3, s3_client
+from tools.samples import SAMPLE_DATA
 
-ROOT = Path(__file__).resolve().parent.parent
-SAMPLES = ROOT / "sample_data"
 INPUT_BUCKET = "imagery-input-demo"
 OUTPUT_BUCKET = "imagery-output-demo"
 UPLOAD_PREFIX = "scenes/"
 BROKEN_KEY = "scenes/RGB.byte-truncated.tif"
 """A deliberately broken upload (the first half of a sample, as an interrupted copy leaves it)."""
 FIGURE_SAMPLES = ("RGB.byte.tif", "naip_rgbn_5m.tif")
-
-
-def bundled_samples() -> list[Path]:
-    return sorted(path for path in SAMPLES.iterdir() if is_imagery_key(path.name))
 
 
 @dataclass(frozen=True)
@@ -150,7 +145,7 @@ def _uploads(samples: Sequence[Path], broken: bool) -> dict[str, bytes]:
     """Key -> body of every upload: the samples and, if asked, the first half of RGB.byte.tif."""
     files = {f"{UPLOAD_PREFIX}{path.name}": path.read_bytes() for path in samples}
     if broken:
-        original = files.get(f"{UPLOAD_PREFIX}RGB.byte.tif") or (SAMPLES / "RGB.byte.tif").read_bytes()
+        original = files.get(f"{UPLOAD_PREFIX}RGB.byte.tif") or (SAMPLE_DATA / "RGB.byte.tif").read_bytes()
         files[BROKEN_KEY] = original[: len(original) // 2]
     return files
 
@@ -219,9 +214,7 @@ def _left_in_place(client: Any) -> list[LeftInPlace]:
     left = []
     for key in listing(client, INPUT_BUCKET):
         tags = {t["Key"]: t["Value"] for t in client.get_object_tagging(Bucket=INPUT_BUCKET, Key=key)["TagSet"]}
-        left.append(
-            LeftInPlace(key, tags.get("imagery-archive:status") == "failed", tags.get("imagery-archive:reason", ""))
-        )
+        left.append(LeftInPlace(key, tags.get(FAILURE_TAG) == "failed", tags.get(REASON_TAG, "")))
     return left
 
 
