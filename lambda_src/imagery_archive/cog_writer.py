@@ -12,7 +12,7 @@ from pathlib import Path
 from osgeo import gdal
 
 from imagery_archive.errors import CorruptImageError
-from imagery_archive.profiles import Encoding
+from imagery_archive.profiles import Encoding, MaskSource
 
 gdal.UseExceptions()
 
@@ -82,13 +82,13 @@ def _classified(failures: list[str], dst: Path) -> Exception:
 
 
 def _mask_option(dataset: gdal.Dataset, encoding: Encoding) -> str | int | None:
-    if encoding.mask_from == "alpha":
+    if encoding.mask_from is MaskSource.ALPHA:
         return next(
             b
             for b in range(1, dataset.RasterCount + 1)
             if dataset.GetRasterBand(b).GetColorInterpretation() == gdal.GCI_AlphaBand
         )
-    if encoding.mask_from == "nodata":
+    if encoding.mask_from is MaskSource.NODATA:
         return "mask,1"
     return None  # GDAL copies a mask the source already has
 
@@ -105,7 +105,7 @@ def _prepared_source(dataset: gdal.Dataset, encoding: Encoding) -> gdal.Dataset:
     packed = first.GetMetadataItem("NBITS", "IMAGE_STRUCTURE") is not None
     nodata = first.GetNoDataValue()
     # NaN equals nothing, not even itself: GDAL's per-band mask is the one that finds NaN pixels.
-    all_bands_nodata = encoding.mask_from == "nodata" and dataset.RasterCount > 1 and not math.isnan(nodata)
+    all_bands_nodata = encoding.mask_from is MaskSource.NODATA and dataset.RasterCount > 1 and not math.isnan(nodata)
     if not all_bands_nodata and not packed:
         return dataset
     virtual = gdal.Translate(
