@@ -23,7 +23,9 @@ COG_OPTIONS: tuple[str, ...] = (
     "NUM_THREADS=ALL_CPUS",
     "BIGTIFF=IF_SAFER",
 )
-"""Options every output gets: 512-pixel tiles, internal overviews, all CPUs, BigTIFF past 4 GB."""
+"""Options every output gets: 512-pixel tiles, internal overviews made by averaging, all
+CPUs, BigTIFF past 4 GB. They follow the encoding's own options, and GDAL takes the first of two
+equal keys: the complex profile's RESAMPLING=NEAREST wins over AVERAGE."""
 
 
 def write_cog(dataset: gdal.Dataset, encoding: Encoding, dst: Path) -> None:
@@ -67,11 +69,15 @@ def write_cog(dataset: gdal.Dataset, encoding: Encoding, dst: Path) -> None:
         gdal.SetThreadLocalConfigOption("CPL_TMPDIR", previous_tmpdir)
         gdal.SetErrorHandler("CPLDefaultErrorHandler")
     if failures:
-        raise _classified(failures, dst)
+        raise _failure_as_error(failures, dst)
 
 
-def _classified(failures: list[str], dst: Path) -> Exception:
-    """The input's fault (permanent) unless GDAL failed on the output side (disk full, bad path)."""
+def _failure_as_error(failures: list[str], dst: Path) -> Exception:
+    """The exception GDAL's failure messages amount to, for the caller to raise.
+
+    The input's fault (a permanent `CorruptImageError`), unless GDAL failed on the output side
+    (disk full, bad path): then an `OSError`, so the event is retried.
+    """
     output_side = (str(dst), "No space left", "Attempt to create")
     about_output = [f for f in failures if any(sign in f for sign in output_side)]
     if about_output:
