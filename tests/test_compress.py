@@ -369,6 +369,13 @@ def test_complex_sar_compresses_losslessly(cog, sar_complex):
     assert bands_of(made.output)[0][3] == "CInt16"
 
 
+def test_complex_sar_overviews_are_real_samples(cog, sar_complex):
+    """NEAREST, not the AVERAGE other COGs get: an average of I/Q samples blends their phases."""
+    dataset = gdal.Open(str(cog(sar_complex).output))
+    overview = dataset.GetRasterBand(1).GetOverview(0).ReadAsArray()
+    assert np.array_equal(overview, pixels(sar_complex)[0, ::2, ::2]), "the overview's I/Q samples were averaged"
+
+
 # --- georeferencing and metadata ---------------------------------------------------------------------
 
 

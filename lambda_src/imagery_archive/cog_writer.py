@@ -12,7 +12,7 @@ from pathlib import Path
 from osgeo import gdal
 
 from imagery_archive.errors import CorruptImageError
-from imagery_archive.profiles import Encoding
+from imagery_archive.profiles import Encoding, MaskSource
 
 gdal.UseExceptions()
 
@@ -23,7 +23,9 @@ COG_OPTIONS: tuple[str, ...] = (
     "NUM_THREADS=ALL_CPUS",
     "BIGTIFF=IF_SAFER",
 )
-"""Options every output gets: 512-pixel tiles, internal overviews, all CPUs, BigTIFF past 4 GB."""
+"""Options every output gets: 512-pixel tiles, internal overviews made by averaging, all
+CPUs, BigTIFF past 4 GB. They follow the encoding's own options, and GDAL takes the first of two
+equal keys: the complex profile's RESAMPLING=NEAREST wins over AVERAGE."""
 
 
 def write_cog(dataset: gdal.Dataset, encoding: Encoding, dst: Path) -> None:
@@ -67,11 +69,15 @@ def write_cog(dataset: gdal.Dataset, encoding: Encoding, dst: Path) -> None:
         gdal.SetThreadLocalConfigOption("CPL_TMPDIR", previous_tmpdir)
         gdal.SetErrorHandler("CPLDefaultErrorHandler")
     if failures:
-        raise _classified(failures, dst)
+        raise _failure_as_error(failures, dst)
 
 
-def _classified(failures: list[str], dst: Path) -> Exception:
-    """The input's fault (permanent) unless GDAL failed on the output side (disk full, bad path)."""
+def _failure_as_error(failures: list[str], dst: Path) -> Exception:
+    """The exception GDAL's failure messages amount to, for the caller to raise.
+
+    The input's fault (a permanent `CorruptImageError`), unless GDAL failed on the output side
+    (disk full, bad path): then an `OSError`, so the event is retried.
+    """
     output_side = (str(dst), "No space left", "Attempt to create")
     about_output = [f for f in failures if any(sign in f for sign in output_side)]
     if about_output:
@@ -82,13 +88,13 @@ def _classified(failures: list[str], dst: Path) -> Exception:
 
 
 def _mask_option(dataset: gdal.Dataset, encoding: Encoding) -> str | int | None:
-    if encoding.mask_from == "alpha":
+    if encoding.mask_from is MaskSource.ALPHA:
         return next(
             b
             for b in range(1, dataset.RasterCount + 1)
             if dataset.GetRasterBand(b).GetColorInterpretation() == gdal.GCI_AlphaBand
         )
-    if encoding.mask_from == "nodata":
+    if encoding.mask_from is MaskSource.NODATA:
         return "mask,1"
     return None  # GDAL copies a mask the source already has
 
@@ -105,7 +111,7 @@ def _prepared_source(dataset: gdal.Dataset, encoding: Encoding) -> gdal.Dataset:
     packed = first.GetMetadataItem("NBITS", "IMAGE_STRUCTURE") is not None
     nodata = first.GetNoDataValue()
     # NaN equals nothing, not even itself: GDAL's per-band mask is the one that finds NaN pixels.
-    all_bands_nodata = encoding.mask_from == "nodata" and dataset.RasterCount > 1 and not math.isnan(nodata)
+    all_bands_nodata = encoding.mask_from is MaskSource.NODATA and dataset.RasterCount > 1 and not math.isnan(nodata)
     if not all_bands_nodata and not packed:
         return dataset
     virtual = gdal.Translate(

@@ -105,7 +105,7 @@ def record_report(report: JobReport) -> None:
         "object": str(report.source),
         "outcome": str(report.outcome),
         "output": str(report.output),
-        "archive": str(report.archive),
+        "archive": str(report.archived_copy),
         "original_bytes": report.original_bytes,
         "seconds": {phase: round(seconds, 3) for phase, seconds in report.seconds.items()},
     }
