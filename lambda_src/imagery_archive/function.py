@@ -20,16 +20,18 @@ from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from imagery_archive.archive_job import JobReport, archive_object
-from imagery_archive.compress import compress, configure_gdal
+from imagery_archive.compress import compress, configure_gdal, gdal_sends_http_headers
 from imagery_archive.errors import PermanentError, SourceChangedError
 from imagery_archive.keys import ObjectLocation, event_key
 from imagery_archive.outcomes import ObjectResult, Outcome
 from imagery_archive.settings import SERVICE_NAME, FunctionSettings
+from imagery_archive.source_access import SourceReading
 from imagery_archive.storage import ImageryStore
 
 SETTINGS = FunctionSettings.from_env()
 configure_gdal(cache_mb=SETTINGS.gdal_cache_mb, tmp_dir=SETTINGS.work_dir)
 STORE = ImageryStore(boto3.client("s3"))
+READING = SourceReading(SETTINGS.source_read, gdal_sends_http_headers())
 logger = Logger(service=SERVICE_NAME)
 metrics = Metrics(service=SERVICE_NAME)
 
@@ -67,7 +69,12 @@ def archive_one(source: ObjectLocation) -> ObjectResult:
         return counted(ObjectResult(source, Outcome.SKIPPED))
     try:
         report = archive_object(
-            source, STORE, SETTINGS.destinations, partial(compress, profile=SETTINGS.profile), SETTINGS.work_dir
+            source,
+            STORE,
+            SETTINGS.destinations,
+            partial(compress, profile=SETTINGS.profile),
+            SETTINGS.work_dir,
+            READING,
         )
     except PermanentError as error:
         logger.error("Left in place: can't be compressed", extra={"object": str(source), "reason": str(error)})
@@ -108,6 +115,7 @@ def record_report(report: JobReport) -> None:
         "archive": str(report.archived_copy),
         "original_bytes": report.original_bytes,
         "seconds": {phase: round(seconds, 3) for phase, seconds in report.seconds.items()},
+        "archive_proof": report.proof,
     }
     if result is not None:
         details.update(
@@ -126,6 +134,10 @@ def record_report(report: JobReport) -> None:
                 "The COG is larger than the original (already compressed lossily?): consider MAX_Z_ERROR",
                 extra={"object": str(report.source), "ratio": round(result.ratio, 2)},
             )
+    if report.read is not None:
+        details.update(source_read=str(report.read.mode), source_read_reason=report.read.reason)
+        # SourceStreamed / SourceDownloaded: how many originals took each path (the reason is logged).
+        metrics.add_metric(name=f"Source{report.read.mode.capitalize()}ed", unit=MetricUnit.Count, value=1)
     for phase, seconds in report.seconds.items():
         metrics.add_metric(name=f"{phase.capitalize()}Seconds", unit=MetricUnit.Seconds, value=seconds)
     logger.info(f"Object {report.outcome}", extra=details)
