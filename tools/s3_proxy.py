@@ -4,11 +4,13 @@ object reads to a second endpoint if asked, and records what it forwarded.
 - Latency: S3 answers a request's first byte after some 20-60 ms (more for small ranged GETs); a
   server on 127.0.0.1 answers in well under 1 ms, which would flatter a reader that makes many
   requests. `delay_s` is added once per request, before it is forwarded.
-- Routing: `reads_upstream` (if given) serves GET of objects, e.g. a server that reads ranges from
-  disk (s3rver), while the API calls a pipeline makes (HeadObject, uploads, CopyObject with checksums,
-  tagging) go to `upstream` (moto). The benchmark puts each scene in both.
+- Routing: `reads_upstream` (if given) serves GET of objects in `reads_bucket`, e.g. a server that
+  reads ranges from disk (s3rver), while the API calls a pipeline makes (HeadObject, uploads, CopyObject with checksums,
+  tagging) go to `upstream` (moto). The benchmark puts each scene in both. Reads go there unsigned
+  (s3rver knows only its own keys and serves anonymous reads): the signature is moto's business.
 - Recording: every request's method, path, query and headers (tests check the pinning headers GDAL
-  sends), and a hook called before each is forwarded (tests replace an object mid-read with it).
+  sends), and a hook called before each is forwarded (tests replace an object mid-read with it);
+  `log` appends one line per request (method, path, range, status, bytes) for the benchmark.
 
 `python -m tools.s3_proxy --upstream URL [--reads-upstream URL] --delay-ms 25` runs it in its own
 process (the benchmark does, so its CPU time is counted as the server's, never the function's).
@@ -23,11 +25,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 CHUNK = 1024 * 1024
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade"})
+SIGNING = frozenset({"authorization", "x-amz-security-token", "x-amz-date", "x-amz-content-sha256"})
 
 
 @dataclass(frozen=True)
@@ -47,14 +51,18 @@ class S3Proxy:
         upstream: str,
         delay_s: float = 0.0,
         reads_upstream: str | None = None,
+        reads_bucket: str = "",
         on_request: Callable[[RecordedRequest], None] | None = None,
         port: int = 0,
+        log: Path | None = None,
     ) -> None:
         self.upstream = urlsplit(upstream).netloc
         self.reads_upstream = urlsplit(reads_upstream).netloc if reads_upstream else None
+        self.reads_bucket = reads_bucket
         self.delay_s = delay_s
         self.on_request = on_request
         self.requests: list[RecordedRequest] = []
+        self.log = log.open("a", buffering=1) if log else None
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
         self._server.daemon_threads = True
@@ -73,6 +81,15 @@ class S3Proxy:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join()
+        if self.log:
+            self.log.close()
+
+    def logged(self, request: RecordedRequest, status: int, size: int) -> None:
+        if self.log:
+            with self._lock:
+                self.log.write(
+                    f"{request.method}\t{request.path}\t{request.headers.get('range', '')}\t{status}\t{size}\n"
+                )
 
     def record(self, request: RecordedRequest) -> None:
         with self._lock:
@@ -81,9 +98,9 @@ class S3Proxy:
             self.on_request(request)
 
     def upstream_for(self, method: str, path: str) -> str:
-        """Object GETs go to the reads upstream (if any); everything else, bucket GETs included, to `upstream`."""
+        """Object GETs in the reads bucket go to the reads upstream (if any); everything else to `upstream`."""
         bare, _, query = path.partition("?")
-        is_object_read = method == "GET" and bare.strip("/").count("/") >= 1 and not query
+        is_object_read = method == "GET" and bare.startswith(f"/{self.reads_bucket}/") and not query
         return self.reads_upstream if self.reads_upstream and is_object_read else self.upstream
 
 
@@ -99,10 +116,14 @@ def _handler_for(proxy: S3Proxy) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length", 0) or 0)
             body = self.rfile.read(length) if length else None
             headers = {name: value for name, value in self.headers.items() if name.lower() not in HOP_BY_HOP}
-            proxy.record(RecordedRequest(self.command, self.path, {k.lower(): v for k, v in headers.items()}))
+            request = RecordedRequest(self.command, self.path, {k.lower(): v for k, v in headers.items()})
+            proxy.record(request)
             if proxy.delay_s:
                 time.sleep(proxy.delay_s)
-            response = self._send_upstream(proxy.upstream_for(self.command, self.path), headers, body)
+            upstream = proxy.upstream_for(self.command, self.path)
+            if upstream != proxy.upstream:
+                headers = {name: value for name, value in headers.items() if name.lower() not in SIGNING}
+            response = self._send_upstream(upstream, headers, body)
             self.send_response(response.status, response.reason)
             for name, value in response.getheaders():
                 if name.lower() not in HOP_BY_HOP and name.lower() != "content-length":
@@ -118,6 +139,7 @@ def _handler_for(proxy: S3Proxy) -> type[BaseHTTPRequestHandler]:
                 while piece := response.read(CHUNK):
                     self.wfile.write(piece)
             response.close()
+            proxy.logged(request, response.status, size)
 
         def _send_upstream(self, host: str, headers: dict[str, str], body: bytes | None) -> Any:
             """The upstream's response, over a connection this thread keeps open (reopened if closed)."""
@@ -143,11 +165,15 @@ def _handler_for(proxy: S3Proxy) -> type[BaseHTTPRequestHandler]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--upstream", required=True, help="the S3 endpoint's URL (API calls)")
-    parser.add_argument("--reads-upstream", help="the URL serving object GETs, if another")
+    parser.add_argument("--reads-upstream", help="the URL serving object GETs of --reads-bucket, if another")
+    parser.add_argument("--reads-bucket", default="", help="the bucket whose object GETs go to --reads-upstream")
     parser.add_argument("--delay-ms", type=float, default=25.0, help="latency added to every request")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--log", type=Path, help="append one line per request to this file")
     args = parser.parse_args()
-    with S3Proxy(args.upstream, args.delay_ms / 1000, args.reads_upstream, port=args.port) as proxy:
+    with S3Proxy(
+        args.upstream, args.delay_ms / 1000, args.reads_upstream, args.reads_bucket, port=args.port, log=args.log
+    ) as proxy:
         print(proxy.url, flush=True)
         threading.Event().wait()
 
