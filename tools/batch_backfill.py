@@ -43,6 +43,11 @@ def run(
         seconds_per_gib=args.seconds_per_gib,
     )
     print(f"estimated cost ({job_costs.JobPrices().describe()}):\n{job_costs.render(cost)}")
+    if sizes and sum(sizes):
+        per_object = job_costs.total(cost) - job_costs.JobPrices().batch_per_job
+        print(
+            f"  scaled to 1 TiB of originals like these: ${per_object * 1024**4 / sum(sizes):,.2f} (plus the job fee)"
+        )
     if args.dry_run:
         print("dry run: no manifest uploaded, no job created")
         return 0

@@ -97,8 +97,8 @@ def total(lines: Sequence[CostLine]) -> float:
 def render(lines: Sequence[CostLine]) -> str:
     """The lines and their total, dollars right-aligned."""
     width = max(len(line.what) for line in lines)
-    rows = [f"  {line.what.ljust(width)}  ${line.dollars:>10,.2f}" for line in lines]
-    return "\n".join([*rows, f"  {'total'.ljust(width)}  ${total(lines):>10,.2f}"])
+    rows = [f"  {line.what.ljust(width)}  ${line.dollars:>12,.4f}" for line in lines]
+    return "\n".join([*rows, f"  {'total'.ljust(width)}  ${total(lines):>12,.4f}"])
 
 
 def backfill_cost(
