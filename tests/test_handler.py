@@ -79,9 +79,13 @@ def test_one_bad_record_does_not_stop_the_others(handler, buckets, tmp_path, cap
     assert buckets.keys(buckets.output) == [
         "archive/nitf/é scene.ntf",
         "archive/scenes/landsat 7+.tif",
+        "output/nitf/é scene.json",
+        "output/nitf/é scene.png",
         "output/nitf/é scene.tif",
+        "output/scenes/landsat 7+.json",
+        "output/scenes/landsat 7+.png",
         "output/scenes/landsat 7+.tif",
-    ]
+    ], "each COG has its STAC Item and thumbnail beside it"
     tags = buckets.client.get_object_tagging(Bucket=buckets.input, Key="scenes/notes.tif")["TagSet"]
     assert {"Key": "imagery-archive:status", "Value": "failed"} in tags
     failure = next(record for record in caplog.records if record.levelname == "ERROR")

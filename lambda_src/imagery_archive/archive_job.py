@@ -22,6 +22,8 @@ from urllib.parse import quote
 from imagery_archive.errors import EmptyObjectError, PermanentError, SourceChangedError, TooLargeError
 from imagery_archive.keys import Destinations
 from imagery_archive.outcomes import Outcome
+from imagery_archive.scene import DescribeScene
+from imagery_archive.scene_publisher import publish_scene
 from imagery_archive.storage import (
     FileChecksums,
     GiB,
@@ -70,8 +72,13 @@ def archive_object(
     destinations: Destinations,
     compress_image: CompressImage,
     work_dir: str = "/tmp",
+    describe_scene: DescribeScene | None = None,
 ) -> JobReport:
-    """Run `source` through the pipeline; see the module docstring for the guarantees."""
+    """Run `source` through the pipeline; see the module docstring for the guarantees.
+
+    With `describe_scene` (`stac.describe_scene`), the COG's STAC Item and thumbnail are written
+    beside it once the archive is verified, before the delete (see `scene_publisher`).
+    """
     report = JobReport(source, destinations.output(source.key), destinations.archive(source.key))
     with report.phase("inspect"):
         original = store.head(source)
@@ -105,6 +112,10 @@ def archive_object(
             archived[0].result()
         with report.phase("verify"):
             store.verify_archive(report.archive, checksums.result(), destinations.storage_class)
+        if describe_scene is not None:
+            fresh = output_metadata(source, original, checksums.result(), report) if compressed else None
+            with report.phase("catalog"):
+                publish_scene(report, original, compressed, fresh, Path(scratch), store, destinations, describe_scene)
     with report.phase("delete"):
         store.delete(source, original.etag)
     return report

@@ -14,6 +14,7 @@ polygon spanning the long way round; `Footprint.crosses_antimeridian` says so).
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from dataclasses import dataclass
@@ -149,7 +150,7 @@ def _densified(points: list[tuple[float, float]], width: int, height: int) -> li
     """`points` (a closed ring) with extra vertices so no segment is longer than 1/EDGE_VERTICES of a side."""
     step = max(width, height) / EDGE_VERTICES
     dense: list[tuple[float, float]] = []
-    for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
+    for (x0, y0), (x1, y1) in itertools.pairwise(points):
         count = max(1, math.ceil(math.hypot(x1 - x0, y1 - y0) / step))
         dense.extend((x0 + (x1 - x0) * i / count, y0 + (y1 - y0) * i / count) for i in range(count))
     dense.append(points[-1])

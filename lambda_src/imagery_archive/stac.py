@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -164,9 +165,9 @@ def _raster_band(band: gdal.Band, resolution: float | None) -> RasterBand:
 
 
 def _nodata(value: float) -> float | NoDataStrings:
-    if value != value:  # NaN
+    if math.isnan(value):
         return NoDataStrings.NAN
-    if value in (float("inf"), float("-inf")):
+    if math.isinf(value):
         return NoDataStrings.INF if value > 0 else NoDataStrings.NINF
     return value
 

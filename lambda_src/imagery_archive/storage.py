@@ -16,6 +16,7 @@ import re
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,8 @@ class StoredObject:
     storage_class: str
     checksum_sha256: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
+    last_modified: datetime | None = None
+    """When the object was written (an upload's time, for STAC Items of images that state none)."""
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,7 @@ class ImageryStore:
             storage_class=response.get("StorageClass", "STANDARD"),
             checksum_sha256=response.get("ChecksumSHA256"),
             metadata=response.get("Metadata", {}),
+            last_modified=response.get("LastModified"),
         )
 
     def download(self, location: ObjectLocation, path: Path) -> None:
