@@ -99,7 +99,7 @@ def _read_item(client: Any, bucket: str, key: str) -> dict[str, Any]:
         raise CatalogError(f"{where} is not a STAC Item (its type is not 'Feature')")
     try:
         validate(document, href=where)
-    except pystac.STACValidationError as error:
+    except (pystac.STACValidationError, pystac.STACTypeError) as error:
         raise CatalogError(f"{where} is not a valid STAC Item: {str(error).splitlines()[-1]}") from None
     return document
 
@@ -146,13 +146,12 @@ def _summaries(items: list[dict[str, Any]]) -> dict[str, Any]:
     """Distinct encodings, archive classes and projections; the range of SSIM and compression ratios."""
     summaries: dict[str, Any] = {}
     for name in SUMMARIZED_PROPERTIES:
-        values = {item["properties"].get(name) for item in items} - {None}
-        summaries[name] = sorted(values)
+        summaries[name] = sorted({item["properties"].get(name) for item in items} - {None})
     for name in SUMMARIZED_ORIGINAL_FIELDS:
         summaries[name] = sorted({item["assets"]["original"].get(name) for item in items} - {None})
     for name in (f"{FIELD_PREFIX}ssim", f"{FIELD_PREFIX}compression_ratio"):
-        values = [item["properties"][name] for item in items if name in item["properties"]]
-        summaries[name] = {"minimum": min(values), "maximum": max(values)}
+        measured = [item["properties"][name] for item in items if name in item["properties"]]
+        summaries[name] = {"minimum": min(measured), "maximum": max(measured)} if measured else None
     return {name: value for name, value in summaries.items() if value}
 
 
