@@ -162,7 +162,11 @@ def test_the_catalog_in_the_bucket_links_every_item_and_is_valid(published):
     assert summaries["imagery_archive:storage_class"] == ["GLACIER"]
     assert set(summaries["imagery_archive:encoding"]) == {"JPEG q75", "LERC_ZSTD"}
     assert "EPSG:32618" in summaries["proj:code"]
-    items = [stored_json(published, key) for key in published.keys(published.output, "output/") if key[-5:] == ".json"]
+    documents = [
+        stored_json(published, key) for key in published.keys(published.output, "output/") if key[-5:] == ".json"
+    ]
+    items = [document for document in documents if document["type"] == "Feature"]
+    assert len(items) == 3
     bboxes = [item["bbox"] for item in items if "bbox" in item]
     (extent,) = collection["extent"]["spatial"]["bbox"]
     assert extent == [
@@ -173,6 +177,7 @@ def test_the_catalog_in_the_bucket_links_every_item_and_is_valid(published):
     ]
     start, end = collection["extent"]["temporal"]["interval"][0]
     assert start.startswith("1993-03-25"), "the NITF's IDATIM is the earliest time"
+    assert max(item["properties"]["datetime"] for item in items) == end, "the latest: an upload time"
 
 
 def test_a_prefix_catalogs_only_what_is_below_it(published):
