@@ -32,6 +32,7 @@ from imagery_archive.outcomes import ObjectResult
 from imagery_archive.settings import SERVICE_NAME
 from tools import pricing
 from tools.cli import Parser, fail, size, table
+from tools.demo_catalog import stac_report
 from tools.figures import Comparison, side_by_side
 from tools.local_function import Invocation, LocalFunction, S3Call
 from tools.local_s3 import create_pipeline_buckets, local_s3
@@ -211,6 +212,7 @@ def run_demo(
         run = _read_back(client, files, invocations, storage_class)
         shown = [sample for sample in samples if sample.name in figure_samples] or list(samples[:1])
         figure = _figure(client, out_dir, shown, run["rows"])
+        echo(stac_report(client, OUTPUT_BUCKET, out_dir / "stac"))
     originals = [row.original_bytes for row in run["rows"]]
     compressed = [row.compressed_bytes for row in run["rows"]]
     saved = pricing.savings(prices, originals, compressed, storage_class)
@@ -231,7 +233,7 @@ def _read_back(client: Any, files: dict[str, bytes], invocations: dict[str, Invo
     """The table, the proofs and the final checks, from the buckets and the recorded calls."""
     rows, proofs, matches = [], [], {}
     outputs, output_key_of = {}, {}
-    for output_key in listing(client, OUTPUT_BUCKET, "output/"):
+    for output_key in [key for key in listing(client, OUTPUT_BUCKET, "output/") if key.endswith(".tif")]:
         head = client.head_object(Bucket=OUTPUT_BUCKET, Key=output_key)
         outputs[unquote(head["Metadata"]["source-key"])] = head
         output_key_of[unquote(head["Metadata"]["source-key"])] = output_key
@@ -359,7 +361,9 @@ def render(run: DemoRun) -> str:
         f"  archive/: {matching} of {len(run.archives_match_files)} originals have ChecksumSHA256 = SHA-256 of the "
         f"bundled file, the same size, and class {run.storage_class}"
     )
-    out.append(f"  output/: {sum(k.startswith('output/') for k in run.output_keys)} COGs in S3 Standard")
+    out.append(
+        f"  output/: {sum(k.startswith('output/') and k.endswith('.tif') for k in run.output_keys)} COGs in S3 Standard"
+    )
     failed = [item for item in run.left_in_place if item.tagged_failed]
     out.append(f"  input bucket: {len(run.left_in_place)} object(s) left, {len(failed)} tagged as failed")
     for item in run.left_in_place:
