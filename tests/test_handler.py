@@ -141,7 +141,7 @@ def test_settings_reach_the_pipeline(buckets, monkeypatch, tmp_path):
     )
     put(buckets, "x.tif", "RGB.byte.tif")
     handler.handler(event_for_objects(buckets.client, buckets.input, ["x.tif"]), LambdaContext())
-    assert buckets.keys(buckets.output) == ["cogs/x.tif", "originals/x.tif"]
+    assert buckets.keys(buckets.output) == ["cogs/x.json", "cogs/x.png", "cogs/x.tif", "originals/x.tif"]
     archived = buckets.client.head_object(Bucket=buckets.output, Key="originals/x.tif")
     assert archived["StorageClass"] == "DEEP_ARCHIVE"
     meta = buckets.client.head_object(Bucket=buckets.output, Key="cogs/x.tif")["Metadata"]
