@@ -16,6 +16,7 @@ import re
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,8 @@ class StoredObject:
     metadata: Mapping[str, str] = field(default_factory=dict)
     version_id: str | None = None
     """The version HeadObject found, in a versioned bucket: every later step is pinned to it."""
+    last_modified: datetime | None = None
+    """When the object was written (an upload's time, for STAC Items of images that state none)."""
 
     @property
     def pinned(self) -> dict[str, str]:
@@ -107,6 +110,7 @@ class ImageryStore:
             checksum_sha256=response.get("ChecksumSHA256"),
             metadata=response.get("Metadata", {}),
             version_id=response.get("VersionId"),
+            last_modified=response.get("LastModified"),
         )
 
     def download(self, location: ObjectLocation, original: StoredObject, path: Path) -> None:
