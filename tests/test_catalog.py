@@ -83,7 +83,7 @@ def test_no_item_claims_an_archive_that_was_not_verified(buckets, tmp_path):
     def copy_the_wrong_bytes(source, target, storage_class, original):
         buckets.client.put_object(Bucket=target.bucket, Key=target.key, Body=b"damaged", StorageClass=storage_class)
 
-    store.archive = copy_the_wrong_bytes
+    store.copy_to_archive = copy_the_wrong_bytes
     with pytest.raises(ArchiveNotVerifiedError):
         run(buckets, source, tmp_path, store=store)
     assert "output/scene.json" not in buckets.keys(buckets.output)
