@@ -23,8 +23,8 @@ import pytest
 from infra.compression_function import function_environment
 from infra.settings import PipelineSettings
 from tests.container_support import ROOT, docker, extra_ca_certificates, logs_of, running, summary
-from tests.s3_fixtures import FAKE_CREDENTIALS
 from tools.events import event_for_objects
+from tools.local_s3 import FAKE_CREDENTIALS
 from tools.runtime_api import RuntimeApi, lambda_environment
 
 pytestmark = [pytest.mark.container, pytest.mark.slow]

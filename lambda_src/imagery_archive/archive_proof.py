@@ -24,8 +24,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from imagery_archive.checksums import SINGLE_COPY_LIMIT, FileChecksums
-from imagery_archive.storage import CHECKSUM_ALGORITHMS, StoredObject, archive_problems
+from imagery_archive.checksums import CHECKSUM_ALGORITHMS, SINGLE_COPY_LIMIT, FileChecksums
+from imagery_archive.storage import StoredObject, archive_problems
 
 FULL_OBJECT_ACROSS_PARTS = ("CRC64NVME", "CRC32C", "CRC32")
 """Algorithms whose multipart copy S3 can checksum as a whole object (ChecksumType FULL_OBJECT)."""

@@ -16,6 +16,7 @@ import re
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -23,6 +24,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
 from imagery_archive.checksums import (
+    CHECKSUM_ALGORITHMS,
     PREFERRED_PART_SIZE,
     SINGLE_COPY_LIMIT,
     FileChecksums,
@@ -52,6 +54,8 @@ class StoredObject:
     """Every checksum S3 reported, by algorithm ('CRC64NVME': base64 value), as `archive_proof` compares them."""
     checksum_type: str | None = None
     """FULL_OBJECT (a checksum of the bytes) or COMPOSITE (of part checksums); None where S3 says neither."""
+    last_modified: datetime | None = None
+    """When the object was written (an upload's time, for STAC Items of images that state none)."""
 
     @property
     def pinned(self) -> dict[str, str]:
@@ -79,10 +83,6 @@ class ArchiveProof(Protocol):
     def problems(self, archived: StoredObject | None, storage_class: str) -> list[str]:
         """Why `archived` is not a verified copy (empty if it is)."""
         ...
-
-
-CHECKSUM_ALGORITHMS = ("CRC64NVME", "CRC32C", "CRC32", "SHA256", "SHA1")
-"""The object checksums S3 reports in HeadObject (with ChecksumMode=ENABLED) that this pipeline reads."""
 
 
 class ImageryStore:
@@ -132,6 +132,7 @@ class ImageryStore:
                 name: response[f"Checksum{name}"] for name in CHECKSUM_ALGORITHMS if f"Checksum{name}" in response
             },
             checksum_type=response.get("ChecksumType"),
+            last_modified=response.get("LastModified"),
         )
 
     def download(self, location: ObjectLocation, original: StoredObject, path: Path) -> None:
