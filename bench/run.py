@@ -146,6 +146,7 @@ def command_and_env(name: str, scene: Path, scratch: Path, spec: Path, session: 
         POWERTOOLS_METRICS_NAMESPACE="ImageryArchiveBench",
         POWERTOOLS_METRICS_DISABLED="true",
         POWERTOOLS_LOG_LEVEL="INFO",
+        CPL_VSIL_NETWORK_STATS_ENABLED="YES",  # GDAL counts its own reads of a streamed original
         # The snapshot's package comes first on the child's path, ahead of the editable install.
         PYTHONPATH=f"{session.out / 'code' / 'lambda_src'}{os.pathsep}{ROOT}",
     )
@@ -316,6 +317,7 @@ def summarise(runs: list[Run]) -> dict[str, dict[str, dict[str, Any]]]:
                 function_ssim=first.notes.get("function_ssim"),
                 source_read=first.notes.get("source_read"),
                 gets=first.notes.get("gets", {}),
+                gdal_gets=first.measurement.reported.get("gdal_gets"),
             )
         base = rows.get("gdal_translate")
         reference = rows.get("reference")
@@ -371,6 +373,7 @@ def phase_table(rows: dict[str, dict[str, Any]]) -> str:
             lines.append(
                 f"  - {name}: {read}{gets['count']} GETs of the original, {fmt_bytes(gets['bytes'])} in all, "
                 f"median {gets['median_bytes'] / 1024:,.0f} KiB each"
+                + (f" (GDAL's own: {row['gdal_gets']['count']} GETs)" if row.get("gdal_gets") else "")
             )
     return ("Phase times, seconds (medians):\n\n" + "\n".join(lines) + "\n") if lines else ""
 

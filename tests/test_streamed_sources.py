@@ -57,7 +57,7 @@ def compress_watching_scratch(seen: list[list[str]]):
 def run(buckets, source, work_dir: Path, reading=STREAM, compress_image=None, store=None):
     compress_image = compress_image or partial(compress, profile=CompressionProfile())
     store = store or ImageryStore(buckets.client)
-    return archive_object(source, store, Destinations(buckets.output), compress_image, str(work_dir), reading)
+    return archive_object(source, store, Destinations(buckets.output), compress_image, str(work_dir), reading=reading)
 
 
 def gets_by_boto3(client) -> list[str]:
