@@ -136,15 +136,16 @@ def test_moto_combines_a_multipart_copys_crcs_into_the_originals_full_object_crc
     assert store.verify_archive(target, proof, "GLACIER").checksum_type == "FULL_OBJECT"
 
 
-def test_the_read_is_streamed_only_when_provable_pinnable_and_asked_for():
+def test_the_read_is_streamed_only_when_provable_pinnable_and_needed_or_asked_for():
     tif, jp2 = ObjectLocation("b", "a/scene.TIF"), ObjectLocation("b", "s2.jp2")
-    auto = SourceReading("auto", gdal_sends_headers=True)
-    assert choose_read(tif, auto, provable_without_bytes=True).mode is ReadMode.STREAM
-    assert choose_read(jp2, auto, provable_without_bytes=True).mode is ReadMode.DOWNLOAD
-    assert choose_read(jp2, SourceReading("stream", True), provable_without_bytes=True).mode is ReadMode.STREAM
-    assert choose_read(tif, auto, provable_without_bytes=False).mode is ReadMode.DOWNLOAD
-    assert choose_read(tif, SourceReading("auto", False), True).reason.startswith("this GDAL can't pin")
-    assert choose_read(tif, SourceReading("download", True), True).reason == "SOURCE_READ=download"
+    auto, stream = SourceReading("auto", gdal_sends_headers=True), SourceReading("stream", True)
+    assert choose_read(tif, auto, True, fits_in_scratch=True).mode is ReadMode.DOWNLOAD, "faster where it fits"
+    assert choose_read(tif, auto, True, fits_in_scratch=False).mode is ReadMode.STREAM
+    assert choose_read(jp2, auto, True, fits_in_scratch=False).mode is ReadMode.DOWNLOAD
+    assert choose_read(jp2, stream, True, fits_in_scratch=True).mode is ReadMode.STREAM
+    assert choose_read(tif, stream, provable_without_bytes=False, fits_in_scratch=False).mode is ReadMode.DOWNLOAD
+    assert choose_read(tif, SourceReading("stream", False), True, False).reason.startswith("this GDAL can't pin")
+    assert choose_read(tif, SourceReading("download", True), True, False).reason == "SOURCE_READ=download"
 
 
 def test_gdal_gets_the_etag_with_its_quotes_and_the_endpoint_boto3_uses():

@@ -28,7 +28,7 @@ from imagery_archive.keys import Destinations, ObjectLocation
 from imagery_archive.outcomes import Outcome
 from imagery_archive.scene import DescribeScene
 from imagery_archive.scene_publisher import publish_scene
-from imagery_archive.scratch import ScratchFiles, check_scratch_space, scratch_files
+from imagery_archive.scratch import ScratchFiles, check_scratch_space, free_bytes, scratch_files, scratch_needed
 from imagery_archive.source_access import (
     ReadMode,
     SourceRead,
@@ -116,7 +116,8 @@ def archive_object(
         raise EmptyObjectError(f"{source} is empty (0 bytes): nothing to compress or archive")
     report.original_bytes = original.size
     s3_proof = s3_checksum_proof(original, store.single_copy_limit)
-    report.read = choose_read(source, reading, s3_proof is not None)
+    fits = scratch_needed(original.size) <= free_bytes(work_dir)
+    report.read = choose_read(source, reading, s3_proof is not None, fits_in_scratch=fits)
     downloaded = report.read.mode is ReadMode.DOWNLOAD
     with scratch_files(source, original.size, work_dir, input_in_scratch=downloaded) as scratch:
         if downloaded:

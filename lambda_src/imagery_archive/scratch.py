@@ -31,7 +31,18 @@ class ScratchFiles:
 
     def free_bytes(self) -> int:
         """Free space where these files go."""
-        return shutil.disk_usage(self.cog.parent).free
+        return free_bytes(str(self.cog.parent))
+
+
+def scratch_needed(size: int, input_in_scratch: bool = True) -> int:
+    """The least scratch space an original of `size` bytes can succeed in: its COG and overviews at
+    10:1, and the original itself where it is downloaded."""
+    return (size if input_in_scratch else 0) + size // 10
+
+
+def free_bytes(work_dir: str) -> int:
+    """Free space in the scratch folder `work_dir`."""
+    return shutil.disk_usage(work_dir).free
 
 
 def check_scratch_space(source: ObjectLocation, size: int, free: int, input_in_scratch: bool = True) -> None:
@@ -41,7 +52,7 @@ def check_scratch_space(source: ObjectLocation, size: int, free: int, input_in_s
     and its overviews at 10:1), the object can never succeed here, and retrying it would only fail
     again.
     """
-    needed = (size if input_in_scratch else 0) + size // 10
+    needed = scratch_needed(size, input_in_scratch)
     if needed > free:
         raise TooLargeError(
             f"{source} needs at least {needed / GiB:.1f} GiB of scratch space and {free / GiB:.1f} GiB is free: "
@@ -54,7 +65,7 @@ def scratch_files(
     source: ObjectLocation, size: int, work_dir: str, input_in_scratch: bool = True
 ) -> Iterator[ScratchFiles]:
     """A fresh folder under `work_dir` for `source`'s files, removed on exit; `TooLargeError` if it can't fit."""
-    check_scratch_space(source, size, shutil.disk_usage(work_dir).free, input_in_scratch)
+    check_scratch_space(source, size, free_bytes(work_dir), input_in_scratch)
     with tempfile.TemporaryDirectory(prefix="imagery-", dir=work_dir) as folder:
         suffix = Path(source.key).suffix[:16]
         yield ScratchFiles(original=Path(folder, f"original{suffix}"), cog=Path(folder, "compressed.tif"))

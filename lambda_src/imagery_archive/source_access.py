@@ -1,8 +1,12 @@
 """How the job reads an original: straight from S3 through GDAL's `/vsis3/`, or downloaded first.
 
-Streaming keeps the original out of scratch space (which then holds only the COG and GDAL's
-overview temporaries) and overlaps reading with compressing. It is chosen only where it is safe
-and measured to pay (BENCHMARKS.md, "Reading the original where it lies"):
+Streaming keeps the original out of scratch space, which then holds only the COG and GDAL's
+overview temporaries: the function takes originals about ten times larger than its scratch space
+holds. But GDAL reads the source several times (overviews, full resolution, mask, SSIM), each time
+over the network when streamed, while a download reads it once and the rest come from local disk:
+measured on a realistic endpoint, streaming took about twice as long (BENCHMARKS.md, "Reading the
+original where it lies"). So SOURCE_READ=auto downloads every original that fits in scratch space
+with its COG, and streams only those that don't (which would otherwise be refused), where it is safe:
 
 - pinned: GDAL can't name an ETag or a version in a `/vsis3/` path, but it sends the headers of
   `GDAL_HTTP_HEADERS` (GDAL >= 3.6) with every request. Each ranged GET then carries
@@ -12,8 +16,7 @@ and measured to pay (BENCHMARKS.md, "Reading the original where it lies"):
   which is pinned to the version (`archive_job` does that on the read's failure).
 - provable without the bytes: the archived copy is then verified by S3's own checksum
   (`archive_proof.S3ChecksumProof`); an original without a comparable one is downloaded and hashed.
-- by format: `STREAMED_FORMATS` lists those whose reading over HTTP was measured to beat the
-  download; the others keep the download.
+- by format: `STREAMED_FORMATS` lists those GDAL reads over HTTP in a bounded number of passes.
 
 Pure logic and settings only: the job passes `gdal_read_options` to the GDAL core, which applies them.
 """
@@ -39,14 +42,15 @@ class ReadMode(StrEnum):
 
 
 SOURCE_READ_CHOICES = ("auto", "stream", "download")
-"""SOURCE_READ: `auto` streams the formats in STREAMED_FORMATS; `stream` every format; `download` none."""
+"""SOURCE_READ: `auto` downloads what fits in scratch space and streams the STREAMED_FORMATS that
+don't; `stream` streams every format; `download` none."""
 
 FORMATS = {".tif": "GeoTIFF", ".tiff": "GeoTIFF", ".ntf": "NITF", ".nitf": "NITF", ".jp2": "JPEG 2000"}
 """The format each imagery suffix (`keys.IMAGERY_SUFFIXES`) names."""
 
 STREAMED_FORMATS = frozenset({"GeoTIFF", "NITF"})
-"""Formats streamed by default (SOURCE_READ=auto): GDAL reads them in few, large, merged requests.
-JPEG 2000 is not: OpenJPEG reads its codestream in many small seeks, so its download stays default
+"""Formats SOURCE_READ=auto streams when they don't fit in scratch space: GDAL reads them in large,
+merged requests. JPEG 2000 is not streamed: OpenJPEG reads its codestream in many small seeks
 (BENCHMARKS.md has the request counts and times per format)."""
 
 GDAL_NETWORK_OPTIONS: Mapping[str, str] = {
@@ -96,7 +100,9 @@ class SourceRead:
     reason: str
 
 
-def choose_read(source: ObjectLocation, reading: SourceReading, provable_without_bytes: bool) -> SourceRead:
+def choose_read(
+    source: ObjectLocation, reading: SourceReading, provable_without_bytes: bool, fits_in_scratch: bool
+) -> SourceRead:
     """Stream `source` or download it: see the module docstring for the rules."""
     if not provable_without_bytes:
         return SourceRead(ReadMode.DOWNLOAD, "no full-object S3 checksum: the downloaded bytes prove the archive")
@@ -105,9 +111,12 @@ def choose_read(source: ObjectLocation, reading: SourceReading, provable_without
     if not reading.gdal_sends_headers:
         return SourceRead(ReadMode.DOWNLOAD, "this GDAL can't pin its reads (GDAL_HTTP_HEADERS needs 3.6)")
     file_format = FORMATS.get(PurePosixPath(source.key).suffix.lower(), "unknown")
+    if reading.requested == "auto" and fits_in_scratch:
+        return SourceRead(ReadMode.DOWNLOAD, "fits in scratch space, where it reads faster (SOURCE_READ=auto)")
     if reading.requested == "auto" and file_format not in STREAMED_FORMATS:
-        return SourceRead(ReadMode.DOWNLOAD, f"{file_format} reads faster downloaded (SOURCE_READ=auto)")
-    return SourceRead(ReadMode.STREAM, f"{file_format} streamed, pinned to its ETag (SOURCE_READ={reading.requested})")
+        return SourceRead(ReadMode.DOWNLOAD, f"{file_format} is never streamed (SOURCE_READ=auto)")
+    why = "too large for scratch space" if reading.requested == "auto" else "SOURCE_READ=stream"
+    return SourceRead(ReadMode.STREAM, f"{file_format} streamed, pinned to its ETag ({why})")
 
 
 def vsis3_path(source: ObjectLocation) -> str:
