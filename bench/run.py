@@ -564,7 +564,7 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--scenes",
         default="M,L",
-        help="scenes to run, of S (15 MB), M (310 MB), L (1.2 GB), and M as M-striped, M-nitf, M-jp2",
+        help="scenes to run, of S (15 MB), M (310 MB), L (1.2 GB), and S or M as -striped, -nitf, -jp2 (M-nitf, ...)",
     )
     parser.add_argument("--rounds", default="S=1,M=3,L=1", help="rounds per scene, e.g. M=3,L=1")
     parser.add_argument(

@@ -58,6 +58,7 @@ SCENES = {
     "S": SceneSpec("S", 3, 3),  # 2373 x 2154, 15 MB: the smoke test's size
     "M": SceneSpec("M", 13, 14),  # 10283 x 10052, 310 MB: "a few hundred MB"
     "L": SceneSpec("L", 26, 28),  # 20566 x 20104, 1240 MB: 4x the pixels of M
+    **{f"S-{variant}": SceneSpec(f"S-{variant}", 3, 3, variant) for variant in FORMAT_VARIANTS},
     **{f"M-{variant}": SceneSpec(f"M-{variant}", 13, 14, variant) for variant in FORMAT_VARIANTS},
 }
 
