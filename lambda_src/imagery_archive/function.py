@@ -5,6 +5,10 @@ before it touches any object. Each record of an event is handled on its own: a b
 and skipped, and the other records still run; any other failure is raised after the rest of the
 event is done, so Lambda retries (every step is idempotent) and finally routes the event to the
 failure queue.
+
+With `LARGE_SCENE_JOB_QUEUE` set, an object too large for this function's scratch space is not touched:
+it is submitted as one AWS Batch job, which runs `archive_one` below in the same image
+(`imagery_archive.job`).
 """
 
 from __future__ import annotations
@@ -16,12 +20,14 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import S3Event
+from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from imagery_archive.archive_job import JobReport, archive_object
 from imagery_archive.compress import compress, configure_gdal
 from imagery_archive.errors import PermanentError, SourceChangedError
 from imagery_archive.keys import ObjectLocation, event_key
+from imagery_archive.large_scenes import LargeSceneJobs, Upload
 from imagery_archive.outcomes import ObjectResult, Outcome
 from imagery_archive.settings import SERVICE_NAME, FunctionSettings
 from imagery_archive.storage import ImageryStore
@@ -31,6 +37,9 @@ configure_gdal(cache_mb=SETTINGS.gdal_cache_mb, tmp_dir=SETTINGS.work_dir)
 STORE = ImageryStore(boto3.client("s3"))
 logger = Logger(service=SERVICE_NAME)
 metrics = Metrics(service=SERVICE_NAME)
+LARGE_SCENES = (
+    LargeSceneJobs(boto3.client("batch"), SETTINGS.large_scenes, STORE.head) if SETTINGS.large_scenes else None
+)
 
 
 class RetryableError(Exception):
@@ -45,20 +54,58 @@ class RetryableError(Exception):
 @metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Archive every object of an S3 ObjectCreated event; returns what happened to each."""
-    results = [
-        archive_one(ObjectLocation(record.s3.bucket.name, event_key(record.s3.get_object.key)))
-        for record in S3Event(event).records
-    ]
+    """Archive every object of an S3 ObjectCreated event (or route it, if too large); returns what happened."""
+    results = [archive_or_route(upload_of(record)) for record in S3Event(event).records]
     retried = next((result.retry_cause for result in results if result.retry_cause is not None), None)
     if retried is not None:
         raise RetryableError(results) from retried
     return {"results": [result.as_json() for result in results]}
 
 
+# --- large scenes: routed to AWS Batch (imagery_archive.large_scenes) before the function touches them ---
+
+
+def upload_of(record: S3EventRecord) -> Upload:
+    """The object a record names, with the size, ETag and version the event gives."""
+    notified = record.s3.get_object
+    size = notified.get("size")
+    return Upload(
+        ObjectLocation(record.s3.bucket.name, event_key(notified.key)),
+        size=int(size) if size is not None else None,
+        etag=notified.etag or None,
+        version_id=notified.version_id,
+    )
+
+
+def archive_or_route(upload: Upload) -> ObjectResult:
+    """`archive_one`, unless large-scene jobs are configured and the object is too large for this function."""
+    if LARGE_SCENES is None or not is_an_upload(upload.location):
+        return archive_one(upload.location)
+    try:
+        job = LARGE_SCENES.submit_if_large(upload)
+    except Exception as error:
+        logger.exception("Left in place: could not submit the large-scene job", extra={"object": str(upload.location)})
+        return counted(ObjectResult(upload.location, Outcome.RETRY, str(error), retry_cause=error))
+    if job is None:
+        return archive_one(upload.location)
+    logger.info(
+        "Routed to the large-scene job",
+        extra={"object": str(upload.location), "original_bytes": job.size, "job_name": job.name, "job_id": job.job_id},
+    )
+    return counted(ObjectResult(upload.location, Outcome.ROUTED, str(job)))
+
+
+# --- one object, start to finish: shared by the function and the large-scene job (imagery_archive.job) ---
+
+
+def is_an_upload(source: ObjectLocation) -> bool:
+    """False for folder markers and for the pipeline's own results, which must never be processed."""
+    return not (source.key.endswith("/") or SETTINGS.destinations.is_pipeline_output(source))
+
+
 def archive_one(source: ObjectLocation) -> ObjectResult:
     """Run one object and say what happened; never raises, so other records still run."""
-    if source.key.endswith("/") or SETTINGS.destinations.is_pipeline_output(source):
+    if not is_an_upload(source):
         logger.info("Skipped: not an image upload", extra={"object": str(source)})
         return counted(ObjectResult(source, Outcome.SKIPPED))
     try:
