@@ -152,3 +152,18 @@ def test_exit_1_on_a_transient_failure_leaves_the_original_untagged_and_the_retr
     assert job.main() == 0, "the retried attempt completes the half-finished job"
     assert buckets.keys(buckets.input) == []
     assert buckets.keys(buckets.output) == ["archive/scenes/shade.tif", "output/scenes/shade.tif"]
+
+
+@pytest.mark.slow
+def test_the_benchmark_runs_the_job_entry_point_and_measures_it_as_the_handler(tmp_path):
+    from bench import run as bench_run  # noqa: PLC0415 - the benchmark's machinery, only for this test
+
+    results = bench_run.main(
+        ["--scenes", "S", "--rounds", "S=1", "--contenders", "gdal_translate,job", "--skip-rate-distortion",
+         "--quiet-wait", "0", "--out", str(tmp_path)]
+    )  # fmt: skip
+    job = results["scenes"]["S"]["job"]
+    assert job["bytes_moved"] == pytest.approx(job["input_bytes"] + job["output_bytes"], rel=0.01)
+    assert {"download", "compress", "archive", "verify", "delete"} <= job["phases"].keys(), "from the job's own log"
+    assert job["encoding"] == "JPEG"
+    assert job["mask"]
