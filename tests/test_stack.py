@@ -15,6 +15,7 @@ from aws_cdk.assertions import Match, Template
 from stack_support import logical_id, synth_stack, synth_template
 
 from imagery_archive import FUNCTION_ROOT
+from imagery_archive.large_scenes import default_threshold
 
 DEFAULT_SUFFIXES = [".tif", ".tiff", ".TIF", ".TIFF", ".ntf", ".nitf", ".NTF", ".NITF", ".jp2", ".JP2"]
 LAMBDA_SRC = FUNCTION_ROOT
@@ -199,6 +200,10 @@ def test_function_environment_is_the_functions_contract(template: Template) -> N
         "POWERTOOLS_SERVICE_NAME": "imagery-archive",
         "POWERTOOLS_METRICS_NAMESPACE": "ImageryArchive",
         "LOG_LEVEL": "INFO",
+        # Large scenes go to AWS Batch (asserted in test_stack_large_scenes.py).
+        "LARGE_SCENE_JOB_QUEUE": {"Fn::GetAtt": [logical_id(template, "AWS::Batch::JobQueue", "Queue"), "JobQueueArn"]},
+        "LARGE_SCENE_JOB_DEFINITION": _ref(template, "AWS::Batch::JobDefinition", "JobDefinition"),
+        "LARGE_SCENE_BYTES": str(default_threshold(10240 * 1024 * 1024)),
     }
 
 
@@ -214,6 +219,7 @@ def test_context_settings_reach_the_function() -> None:
         timeoutMinutes=10,
         architecture="arm64",
         logLevel="DEBUG",
+        largeSceneJobs=False,
     )
     function = _function(tuned)
     assert function["Environment"]["Variables"] | {"OUTPUT_BUCKET": None} == {
@@ -313,9 +319,9 @@ def test_failure_queue_is_encrypted_tls_only_and_keeps_failures_for_two_weeks(te
         "AWS::SQS::QueuePolicy",
         {
             "PolicyDocument": {
-                "Statement": [
-                    Match.object_like({"Condition": {"Bool": {"aws:SecureTransport": "false"}}, "Effect": "Deny"})
-                ]
+                "Statement": Match.array_with(
+                    [Match.object_like({"Condition": {"Bool": {"aws:SecureTransport": "false"}}, "Effect": "Deny"})]
+                )
             },
             "Queues": [_ref(template, "AWS::SQS::Queue", "Failures/Queue")],
         },
@@ -367,9 +373,9 @@ def test_alarm_topic_is_tls_only_and_emails_only_when_asked(template: Template) 
         "AWS::SNS::TopicPolicy",
         {
             "PolicyDocument": {
-                "Statement": [
-                    Match.object_like({"Condition": {"Bool": {"aws:SecureTransport": "false"}}, "Effect": "Deny"})
-                ]
+                "Statement": Match.array_with(
+                    [Match.object_like({"Condition": {"Bool": {"aws:SecureTransport": "false"}}, "Effect": "Deny"})]
+                )
             }
         },
     )
@@ -393,6 +399,8 @@ def test_outputs_name_the_buckets_the_function_and_the_failure_queue(template: T
         "BatchOperationsRoleArn": _arn(template, "AWS::IAM::Role", "BatchOperations/Role"),
         "FailureQueueUrl": _ref(template, "AWS::SQS::Queue", "Failures/Queue"),
         "AlarmTopicArn": _ref(template, "AWS::SNS::Topic", "Alarms/Topic"),
+        "LargeSceneJobQueue": outputs["LargeSceneJobQueue"]["Value"],  # its name: asserted in test_stack_large_scenes
+        "LargeSceneLogGroup": _ref(template, "AWS::Logs::LogGroup", "LargeScenes/Logs"),
     }
 
 

@@ -9,6 +9,10 @@ failure queue.
 S3 Batch Operations invokes the same function synchronously, with tasks instead of records: each task
 gets its own answer (`imagery_archive.batch_operations`), and such an invocation never raises, since
 Batch Operations retries the tasks answered `TemporaryFailure` itself.
+
+With `LARGE_SCENE_JOB_QUEUE` set, an object too large for this function's scratch space is not touched:
+it is submitted as one AWS Batch job, which runs `archive_one` below in the same image
+(`imagery_archive.job`).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from imagery_archive.batch_operations import (
 from imagery_archive.compress import compress, configure_gdal
 from imagery_archive.errors import PermanentError, SourceChangedError
 from imagery_archive.keys import ObjectLocation, event_key
+from imagery_archive.large_scenes import LargeSceneJobs, Upload
 from imagery_archive.outcomes import ObjectResult, Outcome
 from imagery_archive.settings import SERVICE_NAME, FunctionSettings
 from imagery_archive.stac import describe_scene
@@ -48,6 +53,9 @@ configure_gdal(cache_mb=SETTINGS.gdal_cache_mb, tmp_dir=SETTINGS.work_dir)
 STORE = ImageryStore(boto3.client("s3"))
 logger = Logger(service=SERVICE_NAME)
 metrics = Metrics(service=SERVICE_NAME)
+LARGE_SCENES = (
+    LargeSceneJobs(boto3.client("batch"), SETTINGS.large_scenes, STORE.head) if SETTINGS.large_scenes else None
+)
 
 
 class RetryableError(Exception):
@@ -62,10 +70,11 @@ class RetryableError(Exception):
 @metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Archive every object of an S3 ObjectCreated event or Batch Operations invocation; returns what happened."""
+    """Archive every object of an S3 ObjectCreated event (routing those too large for this function to the
+    large-scene job) or of an S3 Batch Operations invocation; returns what happened to each."""
     if is_batch_operations_event(event):
         return answer_batch_operations(BatchInvocation.from_event(event))
-    results = [archive_one(event_object(record)) for record in S3Event(event).records]
+    results = [archive_or_route(upload_of(record)) for record in S3Event(event).records]
     retried = next((result.retry_cause for result in results if result.retry_cause is not None), None)
     if retried is not None:
         raise RetryableError(results) from retried
@@ -78,9 +87,50 @@ def event_object(record: S3EventRecord) -> ObjectLocation:
     return ObjectLocation(record.s3.bucket.name, event_key(uploaded.key), uploaded.version_id)
 
 
+# --- large scenes: routed to AWS Batch (imagery_archive.large_scenes) before the function touches them ---
+
+
+def upload_of(record: S3EventRecord) -> Upload:
+    """The object a record names, with the size, ETag and version the event gives."""
+    notified = record.s3.get_object
+    size = notified.get("size")
+    return Upload(
+        event_object(record),
+        size=int(size) if size is not None else None,
+        etag=notified.etag or None,
+        version_id=notified.version_id,
+    )
+
+
+def archive_or_route(upload: Upload) -> ObjectResult:
+    """`archive_one`, unless large-scene jobs are configured and the object is too large for this function."""
+    if LARGE_SCENES is None or not is_an_upload(upload.location):
+        return archive_one(upload.location)
+    try:
+        job = LARGE_SCENES.submit_if_large(upload)
+    except Exception as error:
+        logger.exception("Left in place: could not submit the large-scene job", extra={"object": str(upload.location)})
+        return counted(ObjectResult(upload.location, Outcome.RETRY, str(error), retry_cause=error))
+    if job is None:
+        return archive_one(upload.location)
+    logger.info(
+        "Routed to the large-scene job",
+        extra={"object": str(upload.location), "original_bytes": job.size, "job_name": job.name, "job_id": job.job_id},
+    )
+    return counted(ObjectResult(upload.location, Outcome.ROUTED, str(job)))
+
+
+# --- one object, start to finish: shared by the function and the large-scene job (imagery_archive.job) ---
+
+
+def is_an_upload(source: ObjectLocation) -> bool:
+    """False for folder markers and for the pipeline's own results, which must never be processed."""
+    return not (source.key.endswith("/") or SETTINGS.destinations.is_pipeline_output(source))
+
+
 def archive_one(source: ObjectLocation) -> ObjectResult:
     """Run one object and say what happened; never raises, so other records still run."""
-    if source.key.endswith("/") or SETTINGS.destinations.is_pipeline_output(source):
+    if not is_an_upload(source):
         logger.info("Skipped: not an image upload", extra={"object": str(source)})
         return counted(ObjectResult(source, Outcome.SKIPPED))
     try:
@@ -127,7 +177,7 @@ def answer_task(task: BatchTask) -> TaskResult:
     if refused is not None:
         logger.info("Task not run", extra={**subject, "reason": refused.text})
         return refused
-    result = task_result(task, archive_one(task.location))
+    result = task_result(task, archive_or_route(Upload(task.location, version_id=task.version_id)))
     logger.info("Task answered", extra={**subject, "result": result.code.value, "reason": result.text})
     return result
 

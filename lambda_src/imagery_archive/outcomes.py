@@ -34,6 +34,8 @@ class Outcome(StrEnum):
     """Replaced while it was processed; the new version has an event of its own."""
     RETRY = "retry"
     """A transient failure (throttling, network, disk): left in place, to be retried."""
+    ROUTED = "routed"
+    """Too large for the function: submitted, untouched, as one AWS Batch job (`imagery_archive.job`)."""
 
     @property
     def metric_name(self) -> str:
@@ -49,6 +51,7 @@ _METRIC_NAMES = {
     Outcome.FAILED: "PermanentFailures",
     Outcome.SOURCE_CHANGED: "SourceChanged",
     Outcome.RETRY: "RetryableErrors",
+    Outcome.ROUTED: "RoutedToLargeSceneJob",
 }
 
 
