@@ -61,25 +61,7 @@ class LargeSceneJob(Construct):
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(self, "Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY)
         self.vpc, subnets, public_ip = self._network(settings)
-        self.job_role = iam.Role(
-            self,
-            "JobRole",
-            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
-            description="The large-scene archive job: exactly the compression function's S3 permissions.",
-        )
-        permissions.allow_archive_job(
-            self.job_role,
-            input_bucket,
-            output_bucket,
-            output_prefix=settings.output_prefix,
-            archive_prefix=settings.archive_prefix,
-        )
-        self.execution_role = iam.Role(
-            self,
-            "ExecutionRole",
-            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
-            description="Starts the large-scene job: pulls its image and writes its logs, nothing else.",
-        )
+        self._roles(settings, input_bucket, output_bucket)
         self.security_group = ec2.SecurityGroup(
             self,
             "SecurityGroup",
@@ -109,6 +91,28 @@ class LargeSceneJob(Construct):
             )
         )
         self.failed_jobs = self._send_failed_jobs_to(failure_queue)
+
+    def _roles(self, settings: PipelineSettings, input_bucket: s3.IBucket, output_bucket: s3.IBucket) -> None:
+        """The job's role (exactly the function's S3 statements) and its execution role (image and logs only)."""
+        self.job_role = iam.Role(
+            self,
+            "JobRole",
+            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+            description="The large-scene archive job: exactly the compression function's S3 permissions.",
+        )
+        permissions.allow_archive_job(
+            self.job_role,
+            input_bucket,
+            output_bucket,
+            output_prefix=settings.output_prefix,
+            archive_prefix=settings.archive_prefix,
+        )
+        self.execution_role = iam.Role(
+            self,
+            "ExecutionRole",
+            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+            description="Starts the large-scene job: pulls its image and writes its logs, nothing else.",
+        )
 
     def _network(self, settings: PipelineSettings) -> tuple[ec2.IVpc, ec2.SubnetSelection, bool]:
         """The VPC, the subnets the tasks run in, and whether they need a public IP to reach AWS APIs."""

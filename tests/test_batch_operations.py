@@ -105,6 +105,7 @@ def test_every_outcome_has_a_result_code_and_transient_ones_are_retried() -> Non
         Outcome.ARCHIVED: ResultCode.SUCCEEDED,
         Outcome.ALREADY_ARCHIVED: ResultCode.SUCCEEDED,
         Outcome.SKIPPED: ResultCode.SUCCEEDED,
+        Outcome.ROUTED: ResultCode.SUCCEEDED,
         Outcome.GONE: ResultCode.PERMANENT_FAILURE,
         Outcome.FAILED: ResultCode.PERMANENT_FAILURE,
         Outcome.SOURCE_CHANGED: ResultCode.TEMPORARY_FAILURE,

@@ -74,7 +74,12 @@ def test_exit_0_archives_a_scene_with_the_functions_logs_and_metrics_and_0_again
 
     assert code == 0, lines
     assert buckets.keys(buckets.input) == [], "the original left only once archived"
-    assert buckets.keys(buckets.output) == ["archive/scenes/landsat 7+.tif", "output/scenes/landsat 7+.tif"]
+    assert buckets.keys(buckets.output) == [
+        "archive/scenes/landsat 7+.tif",
+        "output/scenes/landsat 7+.json",
+        "output/scenes/landsat 7+.png",
+        "output/scenes/landsat 7+.tif",
+    ]
     archived = buckets.client.head_object(Bucket=buckets.output, Key=f"archive/{key}", ChecksumMode="ENABLED")
     assert archived["ChecksumSHA256"] == base64.b64encode(hashlib.sha256(body).digest()).decode()
     assert archived["StorageClass"] == "GLACIER"
@@ -151,7 +156,12 @@ def test_exit_1_on_a_transient_failure_leaves_the_original_untagged_and_the_retr
 
     assert job.main() == 0, "the retried attempt completes the half-finished job"
     assert buckets.keys(buckets.input) == []
-    assert buckets.keys(buckets.output) == ["archive/scenes/shade.tif", "output/scenes/shade.tif"]
+    assert buckets.keys(buckets.output) == [
+        "archive/scenes/shade.tif",
+        "output/scenes/shade.json",
+        "output/scenes/shade.png",
+        "output/scenes/shade.tif",
+    ]
 
 
 @pytest.mark.slow

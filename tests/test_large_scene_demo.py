@@ -10,8 +10,10 @@ import pytest
 from imagery_archive.keys import ObjectLocation
 from imagery_archive.outcomes import Outcome
 from tools import pricing
-from tools.demo import INPUT_BUCKET, SAMPLES, render, run_demo
+from tools.demo_report import render
+from tools.demo_run import INPUT_BUCKET, run_demo
 from tools.large_scene_demo import FUNCTION_PATH, JOB_PATH, job_result
+from tools.samples import SAMPLE_DATA as SAMPLES
 
 
 @pytest.fixture(scope="module")

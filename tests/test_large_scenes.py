@@ -15,7 +15,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from imagery_archive.archive_job import check_scratch_space
+from imagery_archive.checksums import GiB
 from imagery_archive.errors import SettingsError, TooLargeError
 from imagery_archive.keys import ObjectLocation
 from imagery_archive.large_scenes import (
@@ -27,8 +27,9 @@ from imagery_archive.large_scenes import (
     largest_original_for_scratch,
     submit_job_request,
 )
+from imagery_archive.scratch import check_scratch_space
 from imagery_archive.settings import FunctionSettings, LargeSceneRouting
-from imagery_archive.storage import GiB, ImageryStore
+from imagery_archive.storage import ImageryStore
 from tests.test_handler import emitted_metrics, import_handler, outcomes, put
 from tools.events import event_for_objects, object_created_event, object_created_record
 from tools.local_function import LambdaContext
@@ -233,7 +234,12 @@ def test_the_function_routes_a_large_scene_untouched_and_still_archives_the_smal
         f"s3://{buckets.input}/scenes/small.tif": "archived",
     }
     assert buckets.keys(buckets.input) == ["scenes/big scene.tif"], "the routed scene is the job's to archive"
-    assert buckets.keys(buckets.output) == ["archive/scenes/small.tif", "output/scenes/small.tif"]
+    assert buckets.keys(buckets.output) == [
+        "archive/scenes/small.tif",
+        "output/scenes/small.json",
+        "output/scenes/small.png",
+        "output/scenes/small.tif",
+    ]
     assert buckets.client.get_object_tagging(Bucket=buckets.input, Key="scenes/big scene.tif")["TagSet"] == []
     (routed,) = [record for record in caplog.records if record.getMessage() == "Routed to the large-scene job"]
     assert (routed.object, routed.job_id, routed.job_name) == (str(big.location), "77-job", job_name(big))
