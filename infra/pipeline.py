@@ -8,7 +8,7 @@ from aws_cdk import aws_s3_notifications as s3_notifications
 from constructs import Construct
 
 from infra.buckets import PipelineBuckets
-from infra.compression_function import CompressionFunction
+from infra.compression_function import METRICS_NAMESPACE, CompressionFunction
 from infra.failures import FailureQueue, PipelineAlarms
 from infra.settings import PipelineSettings
 
@@ -37,6 +37,7 @@ class ImageryArchivePipeline(Construct):
             "Alarms",
             function=self.compression.function,
             failure_queue=self.failures.queue,
+            metrics_namespace=METRICS_NAMESPACE,
             alarm_email=settings.alarm_email,
         )
 

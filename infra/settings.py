@@ -25,6 +25,8 @@ LAMBDA_MAX_TIMEOUT_MINUTES = 15
 # Lambda retries a failed asynchronous invocation at most twice and keeps an event at most six hours.
 LAMBDA_MAX_ASYNC_RETRIES = 2
 LAMBDA_MAX_EVENT_AGE_HOURS = 6
+# Lambda keeps at least 100 of an account's default 1,000 concurrent executions unreserved.
+LAMBDA_MAX_RESERVED_CONCURRENCY = 900
 
 DEFAULT_SUFFIXES = (".tif", ".tiff", ".TIF", ".TIFF", ".ntf", ".nitf", ".NTF", ".NITF", ".jp2", ".JP2")
 
@@ -69,6 +71,12 @@ class PipelineSettings:
     max_event_age_hours: int = LAMBDA_MAX_EVENT_AGE_HOURS
     alarm_email: str | None = None
     log_level: str = "INFO"
+    max_concurrency: int = 20
+    """Reserved concurrency: a bulk upload runs at most this many scenes at once (the others wait in Lambda's
+    event queue, up to `max_event_age_hours`), leaving the account's other functions their share and S3 a
+    request rate it serves without throttling."""
+    output_bucket_versioned: bool = False
+    """The operator's word that an imported output bucket keeps versions; the stack can't check it."""
 
     @classmethod
     def from_context(cls, node: Node) -> PipelineSettings:
@@ -214,6 +222,8 @@ _PARSERS: dict[str, tuple[str, Callable[[str, Any], Any]]] = {
     "maxEventAgeHours": ("max_event_age_hours", _integer(1, LAMBDA_MAX_EVENT_AGE_HOURS)),
     "alarmEmail": ("alarm_email", _matching(_EMAIL, "an e-mail address")),
     "logLevel": ("log_level", _choice(LOG_LEVELS)),
+    "maxConcurrency": ("max_concurrency", _integer(1, LAMBDA_MAX_RESERVED_CONCURRENCY)),
+    "outputBucketVersioned": ("output_bucket_versioned", _boolean),
 }
 """Context key -> (settings field, parser)."""
 

@@ -22,6 +22,8 @@ def test_defaults_are_safe_for_large_scenes_and_keep_the_archive() -> None:
     assert settings.archive_storage_class == "GLACIER"
     assert settings.destroy_buckets_with_stack is False
     assert settings.imagery_suffixes == DEFAULT_SUFFIXES
+    assert settings.max_concurrency == 20, "a bulk upload must not take the account's whole concurrency"
+    assert settings.output_bucket_versioned is False, "an imported bucket's versioning is not assumed"
 
 
 def test_cdk_json_spells_out_the_defaults() -> None:
@@ -81,6 +83,10 @@ def test_command_line_strings_are_parsed() -> None:
         ("maxEventAgeHours", 7),
         ("alarmEmail", "oncall"),
         ("logLevel", "VERBOSE"),
+        ("maxConcurrency", 0),
+        ("maxConcurrency", 901),
+        ("maxConcurrency", "many"),
+        ("outputBucketVersioned", "perhaps"),
     ],
 )
 def test_invalid_values_fail_naming_the_context_key(key: str, value: Any) -> None:

@@ -38,7 +38,7 @@ from imagery_archive.storage import ImageryStore
 from tools.cli import Parser, fail, size
 from tools.local_function import LocalFunction
 
-NEEDS_ATTENTION = (Outcome.FAILED, Outcome.RETRY, Outcome.SOURCE_CHANGED)
+NEEDS_ATTENTION = (Outcome.FAILED, Outcome.RETRY, Outcome.SOURCE_CHANGED, Outcome.NEEDS_ATTENTION)
 """Outcomes listed with their reasons after the summary: each object is still in the input bucket."""
 
 
@@ -82,6 +82,7 @@ _LABELS = {
     Outcome.ALREADY_ARCHIVED: "already archived",
     Outcome.FAILED: "failed (left in place, tagged)",
     Outcome.RETRY: "to retry (left in place)",
+    Outcome.NEEDS_ATTENTION: "our COG failed its checks (left, untagged)",
     Outcome.SOURCE_CHANGED: "replaced during processing (left)",
     Outcome.GONE: "gone before processing",
 }

@@ -39,6 +39,10 @@ class UnsupportedImageError(PermanentError):
     """A readable image this pipeline can't write faithfully (for example, no bands)."""
 
 
+class ResourceExhaustedError(ImageryArchiveError):
+    """GDAL ran out of memory: the state of this machine, not a fault of the input. Transient."""
+
+
 class SourceChangedError(ImageryArchiveError):
     """The input object was replaced while it was processed; its new version has an event of its own."""
 

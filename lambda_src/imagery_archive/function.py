@@ -4,11 +4,14 @@ Settings are read and GDAL configured once, at cold start, so a misconfigured fu
 before it touches any object. Each record of an event is handled on its own: a bad image is tagged
 and skipped, and the other records still run; any other failure is raised after the rest of the
 event is done, so Lambda retries (every step is idempotent) and finally routes the event to the
-failure queue.
+failure queue. A COG that fails our own checks is not the input's fault and would fail again: its
+record goes to the failure queue at once (`FAILURE_QUEUE_URL`), without burning the retries.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
@@ -20,16 +23,17 @@ from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from imagery_archive.archive_job import JobReport, archive_object
-from imagery_archive.compress import compress, configure_gdal
+from imagery_archive.compress import InvalidCogError, compress, configure_gdal
 from imagery_archive.errors import PermanentError, SourceChangedError
 from imagery_archive.keys import ObjectLocation, event_key
 from imagery_archive.outcomes import ObjectResult, Outcome
 from imagery_archive.settings import SERVICE_NAME, FunctionSettings
-from imagery_archive.storage import ImageryStore
+from imagery_archive.storage import ImageryStore, s3_client
 
 SETTINGS = FunctionSettings.from_env()
 configure_gdal(cache_mb=SETTINGS.gdal_cache_mb, tmp_dir=SETTINGS.work_dir)
-STORE = ImageryStore(boto3.client("s3"))
+STORE = ImageryStore(s3_client())
+SQS = boto3.client("sqs")
 logger = Logger(service=SERVICE_NAME)
 metrics = Metrics(service=SERVICE_NAME)
 
@@ -47,7 +51,7 @@ class RetryableError(Exception):
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Archive every object of an S3 ObjectCreated event; returns what happened to each."""
-    results = [archive_one(event_object(record)) for record in S3Event(event).records]
+    results = [archive_one(event_object(record), record.raw_event) for record in S3Event(event).records]
     retried = next((result.retry_cause for result in results if result.retry_cause is not None), None)
     if retried is not None:
         raise RetryableError(results) from retried
@@ -60,8 +64,9 @@ def event_object(record: S3EventRecord) -> ObjectLocation:
     return ObjectLocation(record.s3.bucket.name, event_key(uploaded.key), uploaded.version_id)
 
 
-def archive_one(source: ObjectLocation) -> ObjectResult:
-    """Run one object and say what happened; never raises, so other records still run."""
+def archive_one(source: ObjectLocation, record: Mapping[str, Any] | None = None) -> ObjectResult:
+    """Run one object (named by the event `record`) and say what happened; never raises, so other
+    records still run."""
     if source.key.endswith("/") or SETTINGS.destinations.is_pipeline_output(source):
         logger.info("Skipped: not an image upload", extra={"object": str(source)})
         return counted(ObjectResult(source, Outcome.SKIPPED))
@@ -72,6 +77,8 @@ def archive_one(source: ObjectLocation) -> ObjectResult:
     except PermanentError as error:
         logger.error("Left in place: can't be compressed", extra={"object": str(source), "reason": str(error)})
         return counted(mark_failed(source, error))
+    except InvalidCogError as error:
+        return counted(send_to_failure_queue(source, error, record))
     except SourceChangedError as error:
         logger.warning("Left in place: replaced during processing", extra={"object": str(source), "reason": str(error)})
         return counted(ObjectResult(source, Outcome.SOURCE_CHANGED, str(error)))
@@ -96,6 +103,33 @@ def mark_failed(source: ObjectLocation, error: PermanentError) -> ObjectResult:
         logger.exception("Could not tag the failed original", extra={"object": str(source)})
         return ObjectResult(source, Outcome.FAILED, str(error), retry_cause=tagging_error)
     return ObjectResult(source, Outcome.FAILED, str(error))
+
+
+def send_to_failure_queue(
+    source: ObjectLocation, error: InvalidCogError, record: Mapping[str, Any] | None
+) -> ObjectResult:
+    """Report a failure of our own output: one message with the object, the reason and its event record.
+
+    The message's `requestPayload` is a one-record event, as in the messages Lambda itself sends to the
+    queue after the last retry, so either kind is replayed the same way. The original stays untouched
+    and untagged: it is not known to be bad. Without a queue, or if the send fails, the event is retried.
+    """
+    logger.error("Left in place: our COG failed its checks", extra={"object": str(source), "reason": str(error)})
+    if SETTINGS.failure_queue_url is None:
+        return ObjectResult(source, Outcome.RETRY, str(error), retry_cause=error)
+    message = {
+        "condition": "OutputFailedChecks",
+        "object": str(source),
+        "versionId": source.version_id,
+        "reason": str(error),
+        "requestPayload": {"Records": [dict(record)] if record is not None else []},
+    }
+    try:
+        SQS.send_message(QueueUrl=SETTINGS.failure_queue_url, MessageBody=json.dumps(message))
+    except Exception as sending_error:
+        logger.exception("Could not send to the failure queue", extra={"object": str(source)})
+        return ObjectResult(source, Outcome.RETRY, str(error), retry_cause=sending_error)
+    return ObjectResult(source, Outcome.NEEDS_ATTENTION, str(error))
 
 
 def record_report(report: JobReport) -> None:

@@ -34,6 +34,9 @@ class Outcome(StrEnum):
     """Replaced while it was processed; the new version has an event of its own."""
     RETRY = "retry"
     """A transient failure (throttling, network, disk): left in place, to be retried."""
+    NEEDS_ATTENTION = "sent to failure queue"
+    """The function's own output failed its checks (an invalid COG): not the input's fault, and a retry
+    would only repeat it. The original stays, untagged; its event goes to the failure queue at once."""
 
     @property
     def metric_name(self) -> str:
@@ -49,6 +52,7 @@ _METRIC_NAMES = {
     Outcome.FAILED: "PermanentFailures",
     Outcome.SOURCE_CHANGED: "SourceChanged",
     Outcome.RETRY: "RetryableErrors",
+    Outcome.NEEDS_ATTENTION: "NeedsAttention",
 }
 
 

@@ -40,6 +40,9 @@ class FunctionSettings:
     work_dir: str = "/tmp"
     gdal_cache_mb: int = 128
     """GDAL's block cache. Streaming a COG needs about one row of tiles; more only raises peak memory."""
+    failure_queue_url: str | None = None
+    """Where an object whose COG failed our own checks is reported at once (not retried); unset, such
+    a failure is retried like a transient one."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> FunctionSettings:
@@ -63,6 +66,7 @@ class FunctionSettings:
             ),
             work_dir=env.get("CPL_TMPDIR") or env.get("TMPDIR") or "/tmp",
             gdal_cache_mb=int(_number(env, "GDAL_CACHEMAX", "128", low=16, integer=True)),
+            failure_queue_url=_queue_url(env, "FAILURE_QUEUE_URL"),
         )
 
 
@@ -71,6 +75,13 @@ def _prefix(env: Mapping[str, str], name: str, default: str) -> str:
     if not value or value.startswith("/") or not value.endswith("/"):
         raise SettingsError(f"{name}={value!r}: a key prefix must be non-empty, relative, and end with '/'")
     return value
+
+
+def _queue_url(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip()
+    if value and not value.startswith(("https://", "http://")):
+        raise SettingsError(f"{name}={value!r} is not an SQS queue URL (https://sqs.<region>.amazonaws.com/...)")
+    return value or None
 
 
 def _choice(env: Mapping[str, str], name: str, default: str, allowed: frozenset[str]) -> str:

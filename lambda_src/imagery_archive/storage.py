@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import boto3
 from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from imagery_archive.errors import ArchiveNotVerifiedError, SourceChangedError
@@ -31,6 +33,8 @@ GiB = 1024 * MiB
 SINGLE_COPY_LIMIT = 5 * GiB
 """The largest object one CopyObject can copy; larger ones are copied part by part."""
 MAX_PARTS = 10_000
+S3_MAX_ATTEMPTS = 10
+"""Attempts per S3 request (the first and nine retries) before a throttled call fails the object."""
 FAILURE_TAG = "imagery-archive:status"
 REASON_TAG = "imagery-archive:reason"
 
@@ -100,6 +104,13 @@ def file_checksums(path: Path, size_limit: int = SINGLE_COPY_LIMIT, part_size: i
     if multipart and in_part:
         digests.append(part.digest())
     return FileChecksums(size, base64.b64encode(whole.digest()).decode(), tuple(digests))
+
+
+def s3_client(**options: Any) -> Any:
+    """The S3 client every entry point uses: botocore's adaptive retry mode, so a bulk upload that makes S3
+    answer `SlowDown` slows this client down (client-side rate limiting) instead of failing objects."""
+    retries = Config(retries={"mode": "adaptive", "max_attempts": S3_MAX_ATTEMPTS})
+    return boto3.client("s3", config=retries, **options)
 
 
 def error_code(error: ClientError) -> str:
