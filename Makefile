@@ -8,7 +8,7 @@ STAMP := $(VENV)/.bootstrapped
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := 1
 
-.PHONY: setup test lint format demo synth bench clean
+.PHONY: setup test lint format demo synth deploy bench clean
 
 setup: $(STAMP)
 
@@ -40,6 +40,11 @@ clean:
 synth: setup
 	node_modules/.bin/cdk synth --quiet
 
-## The performance benchmark of issue 5 (about 20 minutes; see BENCHMARKS.md). BENCH_ARGS="--scenes S" is quick.
+## Deploy with the pinned CDK CLI. BuildKit must add no attestations: Lambda refuses an image index.
+deploy: setup
+	BUILDX_NO_DEFAULT_ATTESTATIONS=1 node_modules/.bin/cdk deploy $(CDK_ARGS)
+
+## The performance benchmark: our function against the reference design (the AWS blog's handler),
+## gdal_translate and rio-cogeo (about 20 minutes; see BENCHMARKS.md). BENCH_ARGS="--scenes S" is quick.
 bench: setup
 	$(PY) -m bench.run $(BENCH_ARGS)

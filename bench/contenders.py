@@ -1,10 +1,7 @@
 """The contenders that run Python, each as `python -m bench.contenders NAME SPEC_JSON` in a fresh process.
 
 - `ours`: the real Lambda handler (`imagery_archive.function`), imported as a cold start imports it,
-  with its environment, fed the S3 event of the uploaded scene. For experiments only (the
-  `ours_proposed` contender, never the shipped figures), `BENCH_GDAL_CACHE_MB` and
-  `BENCH_EXTRA_COG_OPTIONS` change the GDAL cache and add COG creation options after the import, to
-  measure a proposed change to the function before it is made.
+  with its environment, fed the S3 event of the uploaded scene.
 - `reference`: the reference design's handler logic (the AWS blog's): download the original to
   /tmp, `gdal.Translate` it to a COG with JPEG quality 75 on one thread, upload the COG, upload the
   original a second time into Glacier, delete the original. boto3's default transfer settings.
@@ -19,30 +16,21 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench.measure import S3ByteCounter, report
 from imagery_archive.outcomes import Outcome
+from tools.local_function import LambdaContext
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-@dataclass(frozen=True)
-class LambdaContext:
-    """The attributes of Lambda's context object that Powertools reads."""
-
-    function_name: str = "imagery-archive-bench"
-    memory_limit_in_mb: int = 4096
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:imagery-archive-bench"
-    aws_request_id: str = "bench"
+REFERENCE_COG_OPTIONS = ("COMPRESS=JPEG", "QUALITY=75")
+"""The reference design's COG creation options (the AWS blog's): JPEG at quality 75, for every contender
+that stands for it (`reference`, `gdal_translate`, the rate-distortion's reference)."""
 
 
 def run_ours(spec: dict[str, Any]) -> None:
     from imagery_archive import function  # noqa: PLC0415 - the import is the cold start being measured
 
-    _apply_experiment(os.environ)
     counter = S3ByteCounter().attach(function.STORE.client)
     started = time.perf_counter()
     response = function.handler(spec["event"], LambdaContext(memory_limit_in_mb=int(spec.get("memory_mb", 4096))))
@@ -50,18 +38,6 @@ def run_ours(spec: dict[str, Any]) -> None:
     if outcomes != [Outcome.ARCHIVED]:
         raise SystemExit(f"the handler did not archive the scene: {response['results']}")
     report({**counter.as_dict(), "handler_s": time.perf_counter() - started})
-
-
-def _apply_experiment(env: dict[str, str] | os._Environ[str]) -> None:
-    """A proposed change to the function, applied in this process only (see the module docstring)."""
-    if env.get("BENCH_GDAL_CACHE_MB"):
-        from osgeo import gdal  # noqa: PLC0415
-
-        gdal.SetCacheMax(int(env["BENCH_GDAL_CACHE_MB"]) * 1024 * 1024)
-    if env.get("BENCH_EXTRA_COG_OPTIONS"):
-        from imagery_archive import cog_writer  # noqa: PLC0415
-
-        cog_writer.COG_OPTIONS = (*cog_writer.COG_OPTIONS, *env["BENCH_EXTRA_COG_OPTIONS"].split(","))
 
 
 def run_reference(spec: dict[str, Any]) -> None:
@@ -84,7 +60,7 @@ def run_reference(spec: dict[str, Any]) -> None:
     phases["download"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
-    options = gdal.TranslateOptions(format="COG", creationOptions=["COMPRESS=JPEG", "QUALITY=75"])
+    options = gdal.TranslateOptions(format="COG", creationOptions=list(REFERENCE_COG_OPTIONS))
     gdal.Translate(str(cog), str(local), options=options)
     phases["compress"] = time.perf_counter() - mark
 

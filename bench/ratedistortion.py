@@ -19,14 +19,14 @@ from typing import Any
 
 from osgeo import gdal
 
+from bench.contenders import REFERENCE_COG_OPTIONS
 from bench.fidelity import has_mask, ssim_against_original
 from imagery_archive.compress import compress, configure_gdal, read_properties
 from imagery_archive.profiles import CompressionProfile
+from tools.samples import bundled_samples
 
 gdal.UseExceptions()
 
-ROOT = Path(__file__).resolve().parent.parent
-SAMPLES = ROOT / "sample_data"
 ENCODERS = ("reference", "rio_cogeo", "ours", "ours_webp", "ours_target_ssim", "ours_target_ssim_webp")
 
 
@@ -43,9 +43,7 @@ class Encoded:
 def eight_bit_images() -> list[Path]:
     """Every bundled image of 8-bit samples that a lossy codec may take (paletted ones stay lossless)."""
     chosen = []
-    for path in sorted(SAMPLES.iterdir()):
-        if path.suffix.lower() not in {".tif", ".ntf", ".jp2"}:
-            continue
+    for path in bundled_samples():
         dataset = gdal.Open(str(path))  # kept alive while its bands are read (GDAL 3.6 bindings)
         properties = read_properties(dataset)
         if properties.data_type == "Byte" and not properties.has_palette:
@@ -56,7 +54,7 @@ def eight_bit_images() -> list[Path]:
 def reference_cog(src: Path, dst: Path) -> str:
     gdal.SetConfigOption("GDAL_NUM_THREADS", None)
     gdal.Translate(
-        str(dst), str(src), options=gdal.TranslateOptions(format="COG", creationOptions=["COMPRESS=JPEG", "QUALITY=75"])
+        str(dst), str(src), options=gdal.TranslateOptions(format="COG", creationOptions=list(REFERENCE_COG_OPTIONS))
     )
     return "gdal.Translate COG JPEG q75"
 
@@ -72,9 +70,7 @@ def rio_cogeo(src: Path, dst: Path, rio: Path) -> str:
 
 
 def ours(src: Path, dst: Path, profile: CompressionProfile) -> str:
-    result = compress(src, dst, profile)
-    encoding = result.encoding
-    return f"{encoding.compression} q{encoding.quality}" if encoding.quality else encoding.compression
+    return compress(src, dst, profile).encoding.label
 
 
 def run(work: Path, rio: Path) -> list[Encoded]:

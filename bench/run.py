@@ -1,4 +1,4 @@
-"""The benchmark of issue 5, in one run: `python -m bench.run` (`make bench`); see BENCHMARKS.md.
+"""The performance benchmark, in one run: `python -m bench.run` (`make bench`); see BENCHMARKS.md.
 
 For each scene, the contenders run in rounds (A B C D, A B C D, ...), each in a fresh process, on the
 same input; the tables show medians over rounds and ratios to the reference design's compression
@@ -24,16 +24,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
 from osgeo import gdal
 
 from bench import ratedistortion
+from bench.contenders import REFERENCE_COG_OPTIONS
 from bench.fidelity import has_mask, ssim_against_original
 from bench.measure import Measurement, MiB, run_measured, wait_until_quiet
-from bench.s3local import FAKE_CREDENTIALS, moto_server, reset
+from bench.s3local import moto_server
 from bench.scene import SCENES, build_scene
 from imagery_archive import FUNCTION_ROOT
 from tools.events import event_for_objects
+from tools.local_s3 import FAKE_CREDENTIALS, reset, s3_client
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -43,7 +44,9 @@ LAMBDA_MEMORY_MB = 4096
 DEFAULT_GDAL_CACHE_MB = LAMBDA_MEMORY_MB * 5 // 100
 """GDAL's default cache is 5% of RAM: what the other contenders would get in that Lambda (not 5% of this host)."""
 
-S3_CONTENDERS = ("reference", "ours", "ours_webp", "ours_target_ssim", "ours_target_ssim_webp", "ours_proposed")
+GDAL_TRANSLATE_OPTIONS = tuple(word for option in REFERENCE_COG_OPTIONS for word in ("-co", option))
+
+S3_CONTENDERS = ("reference", "ours", "ours_webp", "ours_target_ssim", "ours_target_ssim_webp")
 ALL_CONTENDERS = (
     "gdal_translate",
     "reference",
@@ -53,10 +56,9 @@ ALL_CONTENDERS = (
     "ours_target_ssim_webp",
 )
 SCALING_CONTENDERS = ("gdal_translate", "reference", "ours", "rio_cogeo")
-PROPOSED = {"BENCH_GDAL_CACHE_MB": "128", "BENCH_EXTRA_COG_OPTIONS": "RESAMPLING=AVERAGE"}
-"""The change `ours_proposed` measures before it is made: a 128 MB GDAL cache, AVERAGE overviews."""
 DESCRIPTIONS = {
-    "gdal_translate": "`gdal_translate -of COG -co COMPRESS=JPEG -co QUALITY=75` on the local file (compression alone)",
+    "gdal_translate": f"`gdal_translate -of COG {' '.join(GDAL_TRANSLATE_OPTIONS)}` on the local file "
+    "(compression alone)",
     "reference": "reference handler: download, gdal.Translate COG JPEG q75 on 1 thread, upload COG, re-upload "
     "original to GLACIER, delete",
     "ours": "our handler, end to end (default settings: JPEG q75, exact mask)",
@@ -64,8 +66,6 @@ DESCRIPTIONS = {
     "ours_webp": "our handler with COMPRESSION=WEBP",
     "ours_target_ssim": "our handler with TARGET_SSIM = the reference's SSIM on this scene",
     "ours_target_ssim_webp": "our handler with COMPRESSION=WEBP and TARGET_SSIM = the reference's SSIM",
-    "ours_proposed": "EXPERIMENT, not the shipped code: our handler with a 128 MB GDAL cache and "
-    "RESAMPLING=AVERAGE overviews, patched in after import",
 }
 
 
@@ -117,7 +117,7 @@ def command_and_env(name: str, scene: Path, scratch: Path, spec: Path, session: 
     env = base_env(session.endpoint)
     if name == "gdal_translate":
         env["GDAL_CACHEMAX"] = str(DEFAULT_GDAL_CACHE_MB)
-        command = ["gdal_translate", "-q", "-of", "COG", "-co", "COMPRESS=JPEG", "-co", "QUALITY=75"]
+        command = ["gdal_translate", "-q", "-of", "COG", *GDAL_TRANSLATE_OPTIONS]
         return [*command, str(scene), str(scratch / "out.tif")], env
     if name == "rio_cogeo":
         env["GDAL_CACHEMAX"] = str(DEFAULT_GDAL_CACHE_MB)
@@ -138,8 +138,6 @@ def command_and_env(name: str, scene: Path, scratch: Path, spec: Path, session: 
     )
     if name in {"ours_webp", "ours_target_ssim_webp"}:
         env["COMPRESSION"] = "WEBP"
-    if name == "ours_proposed":
-        env.update(PROPOSED)
     if name.startswith("ours_target_ssim"):
         env["TARGET_SSIM"] = f"{session.target_ssim[scene.name]:.4f}"
     return [*python, "ours", str(spec)], env
@@ -359,69 +357,100 @@ def rd_table(results: list[dict[str, Any]]) -> str:
 # ---------------------------------------------------------------------------------------------- verdicts
 
 
+def verdict(target: str, passed: bool | None, measured: str) -> dict[str, Any]:
+    return {"target": target, "verdict": {True: "PASS", False: "FAIL", None: "n/a"}[passed], "measured": measured}
+
+
 def verdicts(table: dict[str, dict[str, dict[str, Any]]], rd: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each target of issue 5 with the measured figure and PASS / FAIL."""
-    out: list[dict[str, Any]] = []
+    """Each target (time, bytes moved, scratch space, memory, rate-distortion) with its measure and PASS / FAIL."""
+    return [*_scene_verdicts(table), *_memory_verdicts(table), *_rate_distortion_verdicts(rd)]
 
-    def add(target: str, passed: bool | None, measured: str) -> None:
-        out.append(
-            {"target": target, "verdict": {True: "PASS", False: "FAIL", None: "n/a"}[passed], "measured": measured}
-        )
 
+def _scene_verdicts(table: dict[str, dict[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Per scene: our end-to-end time against `gdal_translate`, the bytes we moved and the scratch space we used."""
+    out = []
     for scene, rows in table.items():
         ours, ref = rows.get("ours"), rows.get("reference")
         if not ours:
             continue
         if ours.get("wall_vs_gdal_translate") is not None:
-            add(
-                f"{scene}: end to end <= 1.3x gdal_translate",
-                ours["wall_vs_gdal_translate"] <= 1.3,
-                f"ours {ours['wall_s']:.1f} s = {ours['wall_vs_gdal_translate']:.2f}x; reference handler "
-                f"{ref['wall_vs_gdal_translate']:.2f}x"
-                if ref
-                else f"{ours['wall_vs_gdal_translate']:.2f}x",
+            out.append(
+                verdict(
+                    f"{scene}: end to end <= 1.3x gdal_translate",
+                    ours["wall_vs_gdal_translate"] <= 1.3,
+                    f"ours {ours['wall_s']:.1f} s = {ours['wall_vs_gdal_translate']:.2f}x; reference handler "
+                    f"{ref['wall_vs_gdal_translate']:.2f}x"
+                    if ref
+                    else f"{ours['wall_vs_gdal_translate']:.2f}x",
+                )
             )
         in_out = ours["input_bytes"] + ours["output_bytes"]
-        add(
-            f"{scene}: bytes moved <= input + output",
-            ours["bytes_moved"] <= in_out * 1.001,
-            f"{fmt_bytes(ours['bytes_moved'])} vs in+out {fmt_bytes(in_out)}"
-            + (f"; reference {fmt_bytes(ref['bytes_moved'])}" if ref else ""),
+        moved = f"{fmt_bytes(ours['bytes_moved'])} vs in+out {fmt_bytes(in_out)}"
+        out.append(
+            verdict(
+                f"{scene}: bytes moved <= input + output",
+                ours["bytes_moved"] <= in_out * 1.001,
+                moved + (f"; reference {fmt_bytes(ref['bytes_moved'])}" if ref else ""),
+            )
         )
-        add(
-            f"{scene}: peak /tmp <= input + output",
-            ours["peak_tmp_max_mib"] * MiB <= in_out * 1.001,
-            f"{ours['peak_tmp_max_mib']:.0f} MiB vs in+out {in_out / MiB:.0f} MiB",
+        out.append(
+            verdict(
+                f"{scene}: peak /tmp <= input + output",
+                ours["peak_tmp_max_mib"] * MiB <= in_out * 1.001,
+                f"{ours['peak_tmp_max_mib']:.0f} MiB vs in+out {in_out / MiB:.0f} MiB",
+            )
         )
+    return out
+
+
+def _memory_verdicts(table: dict[str, dict[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Our peak RSS on scene M, and how it grows from M to L (4x the pixels)."""
+    out = []
     if "M" in table and "ours" in table["M"]:
         rss = table["M"]["ours"]["peak_rss_max_mib"]
-        add("M: peak RSS <= 600 MiB", rss <= 600, f"{rss:.0f} MiB (max over rounds)")
+        out.append(verdict("M: peak RSS <= 600 MiB", rss <= 600, f"{rss:.0f} MiB (max over rounds)"))
     if "M" in table and "L" in table and "ours" in table["M"] and "ours" in table["L"]:
         growth = table["L"]["ours"]["peak_rss_max_mib"] / table["M"]["ours"]["peak_rss_max_mib"]
-        add(
-            "L/M: peak RSS growth <= 1.2x for 4x pixels",
-            growth <= 1.2,
-            f"{table['M']['ours']['peak_rss_max_mib']:.0f} -> {table['L']['ours']['peak_rss_max_mib']:.0f} MiB"
-            f" = {growth:.2f}x",
+        out.append(
+            verdict(
+                "L/M: peak RSS growth <= 1.2x for 4x pixels",
+                growth <= 1.2,
+                f"{table['M']['ours']['peak_rss_max_mib']:.0f} -> {table['L']['ours']['peak_rss_max_mib']:.0f} MiB"
+                f" = {growth:.2f}x",
+            )
         )
-    if rd:
-        images = sorted({r["image"] for r in rd})
-        by = {(r["image"], r["encoder"]): r for r in rd}
-        ref_total = sum(by[(i, "reference")]["bytes"] for i in images)
-        for encoder, limit, label in (
-            ("ours", 1.0, "default: no larger than reference, SSIM no worse (per image)"),
-            ("ours_target_ssim", 0.8, "TARGET_SSIM (JPEG): >= 20% smaller at equal or better SSIM"),
-            ("ours_target_ssim_webp", 0.8, "TARGET_SSIM + WEBP: >= 20% smaller at equal or better SSIM"),
-        ):
-            total = sum(by[(i, encoder)]["bytes"] for i in images)
-            worse = [i for i in images if by[(i, encoder)]["ssim"] < by[(i, "reference")]["ssim"] - 1e-4]
-            larger = [i for i in images if by[(i, encoder)]["bytes"] > by[(i, "reference")]["bytes"]]
-            add(
+    return out
+
+
+RATE_DISTORTION_TARGETS = (
+    ("ours", None, "default: no larger than reference and SSIM no worse, on every image"),
+    ("ours_target_ssim", 0.8, "TARGET_SSIM (JPEG): >= 20% smaller in total, SSIM no worse on every image"),
+    ("ours_target_ssim_webp", 0.8, "TARGET_SSIM + WEBP: >= 20% smaller in total, SSIM no worse on every image"),
+)
+"""Encoder, its largest total size as a fraction of the reference's (None: no larger on each image), label."""
+
+
+def _rate_distortion_verdicts(rd: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Our encoders against the reference on the bundled imagery, as `RATE_DISTORTION_TARGETS` sets them."""
+    if not rd:
+        return []
+    out = []
+    images = sorted({r["image"] for r in rd})
+    by = {(r["image"], r["encoder"]): r for r in rd}
+    ref_total = sum(by[(i, "reference")]["bytes"] for i in images)
+    for encoder, limit, label in RATE_DISTORTION_TARGETS:
+        total = sum(by[(i, encoder)]["bytes"] for i in images)
+        worse = [i for i in images if by[(i, encoder)]["ssim"] < by[(i, "reference")]["ssim"] - 1e-4]
+        larger = [i for i in images if by[(i, encoder)]["bytes"] > by[(i, "reference")]["bytes"]]
+        small_enough = not larger if limit is None else total <= ref_total * limit
+        out.append(
+            verdict(
                 f"rate-distortion, {label}",
-                total <= ref_total * limit and not worse,
+                small_enough and not worse,
                 f"total {total / 1024:,.0f} KiB = {total / ref_total:.3f}x reference ({ref_total / 1024:,.0f} KiB); "
                 f"SSIM below reference on {worse or 'none'}; larger on {larger or 'none'}",
             )
+        )
     return out
 
 
@@ -462,45 +491,46 @@ def parse_rounds(text: str) -> dict[str, int]:
     return {name: int(count) for name, count in (part.split("=") for part in text.split(",") if part)}
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the S3 server is stopped on `kill`
+def contender_names(text: str) -> list[str]:
+    """A comma-separated list of contenders, each one `DESCRIPTIONS` knows."""
+    names = [name for name in text.split(",") if name]
+    unknown = [name for name in names if name not in DESCRIPTIONS]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown contender(s) {', '.join(unknown)}: choose from {', '.join(DESCRIPTIONS)}"
+        )
+    return names
+
+
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenes", default="M,L", help="scenes to run, of S (15 MB), M (310 MB), L (1.2 GB)")
     parser.add_argument("--rounds", default="S=1,M=3,L=1", help="rounds per scene, e.g. M=3,L=1")
-    parser.add_argument("--contenders", default=",".join(ALL_CONTENDERS), help="contenders on scene M and S")
-    parser.add_argument("--large-contenders", default=",".join(SCALING_CONTENDERS), help="contenders on scene L")
+    parser.add_argument(
+        "--contenders", type=contender_names, default=list(ALL_CONTENDERS), help="contenders on scene M and S"
+    )
+    parser.add_argument(
+        "--large-contenders", type=contender_names, default=list(SCALING_CONTENDERS), help="contenders on scene L"
+    )
     parser.add_argument("--skip-rate-distortion", action="store_true")
     parser.add_argument(
         "--quiet-wait", type=float, default=15.0, help="seconds to wait, before each run, for other load to stop"
     )
     parser.add_argument("--out", default=str(ROOT / "bench_out"), type=Path)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the S3 server is stopped on `kill`
+    args = parser().parse_args(argv)
     out: Path = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    rounds = parse_rounds(args.rounds)
     started = time.perf_counter()
     info = machine()
     snapshot_function_code(out)
-    runs: list[Run] = []
     with moto_server(VENV_BIN, out / "logs" / "moto_server.log", out / "moto_tmp") as (endpoint, server_pid):
-        s3 = boto3.client("s3", endpoint_url=endpoint, **_boto_credentials())
-        session = Session(out, endpoint, server_pid, s3, args.quiet_wait)
-        for scene_name in args.scenes.split(","):
-            scene = build_scene(SCENES[scene_name], out / "scenes")
-            names = (args.large_contenders if scene_name == "L" else args.contenders).split(",")
-            for number in range(1, rounds.get(scene_name, 1) + 1):
-                for name in names:
-                    run = run_one(name, scene, scene_name, number, session)
-                    runs.append(run)
-                    m = run.measurement
-                    print(
-                        f"[{time.perf_counter() - started:6.0f} s] {scene_name} round {number} {name:22s} "
-                        f"wall {m.wall_s:6.1f} s  cpu {m.cpu_s:6.1f} s  rss {m.peak_rss_bytes / MiB:6.0f} MiB  "
-                        f"tmp {m.peak_scratch_bytes / MiB:6.0f} MiB  out {run.output_bytes / MiB:6.1f} MiB  "
-                        f"server {m.server_cpu_s:5.1f} s  others {m.other_cpu_s:5.1f} s"
-                        + (f"  ssim {run.ssim:.4f}" if run.ssim is not None else ""),
-                        flush=True,
-                    )
+        s3 = s3_client({**FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint})
+        runs = run_scenes(args, Session(out, endpoint, server_pid, s3, args.quiet_wait), started)
     rd = (
         []
         if args.skip_rate_distortion
@@ -525,6 +555,33 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     return results
 
 
+def run_scenes(args: argparse.Namespace, session: Session, started: float) -> list[Run]:
+    """Every round of every contender on every scene asked for, in the order A B C D, A B C D, ..."""
+    rounds = parse_rounds(args.rounds)
+    runs: list[Run] = []
+    for scene_name in args.scenes.split(","):
+        scene = build_scene(SCENES[scene_name], session.out / "scenes")
+        names = args.large_contenders if scene_name == "L" else args.contenders
+        for number in range(1, rounds.get(scene_name, 1) + 1):
+            for name in names:
+                run = run_one(name, scene, scene_name, number, session)
+                runs.append(run)
+                print(f"[{time.perf_counter() - started:6.0f} s] {progress(run)}", flush=True)
+    return runs
+
+
+def progress(run: Run) -> str:
+    """One run's figures on one line, as the benchmark goes."""
+    m = run.measurement
+    return (
+        f"{run.scene} round {run.round} {run.contender:22s} "
+        f"wall {m.wall_s:6.1f} s  cpu {m.cpu_s:6.1f} s  rss {m.peak_rss_bytes / MiB:6.0f} MiB  "
+        f"tmp {m.peak_scratch_bytes / MiB:6.0f} MiB  out {run.output_bytes / MiB:6.1f} MiB  "
+        f"server {m.server_cpu_s:5.1f} s  others {m.other_cpu_s:5.1f} s"
+        + (f"  ssim {run.ssim:.4f}" if run.ssim is not None else "")
+    )
+
+
 def render(info: dict[str, str], command: str, table: dict, rd: list[dict[str, Any]], checks: list[dict]) -> str:
     parts = [
         f"Machine: {info['cpus']} CPUs ({info['cpu_model']}), {info['ram_gib']} GiB RAM, Linux {info['kernel']}, "
@@ -543,15 +600,6 @@ def render(info: dict[str, str], command: str, table: dict, rd: list[dict[str, A
         + "\n"
     )
     return "\n".join(parts)
-
-
-def _boto_credentials() -> dict[str, str]:
-    return {
-        "aws_access_key_id": FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        "aws_secret_access_key": FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        "aws_session_token": FAKE_CREDENTIALS["AWS_SESSION_TOKEN"],
-        "region_name": FAKE_CREDENTIALS["AWS_DEFAULT_REGION"],
-    }
 
 
 if __name__ == "__main__":

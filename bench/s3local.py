@@ -1,4 +1,8 @@
-"""A local S3 endpoint: moto's server in its own process, so its memory and CPU are never the function's."""
+"""A local S3 endpoint: moto's server in its own process, so its memory and CPU are never the function's.
+
+The demo and the tests run the same server on a thread of their own process instead
+(`tools.local_s3`); the benchmark uses that module's fake credentials, client and reset.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import requests
-
-FAKE_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
 
 
 def free_port() -> int:
@@ -59,8 +56,3 @@ def moto_server(venv_bin: Path, log: Path, scratch: Path) -> Iterator[tuple[str,
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-
-
-def reset(url: str) -> None:
-    """Forget every bucket and object (frees the server's memory and spool files)."""
-    requests.post(f"{url}/moto-api/reset", timeout=60)

@@ -17,10 +17,11 @@ from pathlib import Path
 import numpy as np
 from osgeo import gdal
 
+from tools.samples import SAMPLE_DATA
+
 gdal.UseExceptions()
 
-ROOT = Path(__file__).resolve().parent.parent
-SOURCE = ROOT / "sample_data" / "RGB.byte.tif"
+SOURCE = SAMPLE_DATA / "RGB.byte.tif"
 CREATION_OPTIONS = (
     "TILED=YES",
     "BLOCKXSIZE=512",

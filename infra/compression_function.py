@@ -13,12 +13,11 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from imagery_archive import FUNCTION_ROOT
-from imagery_archive.settings import SERVICE_NAME
+from imagery_archive.settings import METRICS_NAMESPACE, SERVICE_NAME
 from infra import permissions
 from infra.nag import acknowledge_wildcard_resources
 from infra.settings import PipelineSettings
 
-METRICS_NAMESPACE = "ImageryArchive"
 # Long enough to investigate a failed scene after a holiday, short enough not to keep logs forever.
 LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
 

@@ -12,7 +12,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from imagery_archive.outcomes import Outcome
-from imagery_archive.settings import SERVICE_NAME
+from imagery_archive.settings import METRICS_NAMESPACE, SERVICE_NAME
 
 # SQS's maximum: a failed scene's event waits two weeks for someone to inspect and replay it.
 FAILED_EVENT_RETENTION = Duration.days(14)
@@ -54,7 +54,6 @@ class PipelineAlarms(Construct):
         *,
         function: lambda_.IFunction,
         failure_queue: sqs.IQueue,
-        metrics_namespace: str,
         alarm_email: str | None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -83,7 +82,7 @@ class PipelineAlarms(Construct):
         self.permanent_failures = self._alarm(
             "PermanentFailures",
             cloudwatch.Metric(
-                namespace=metrics_namespace,
+                namespace=METRICS_NAMESPACE,
                 metric_name=Outcome.FAILED.metric_name,
                 # Powertools' EMF documents carry the service name as the dimension "service".
                 dimensions_map={"service": SERVICE_NAME},

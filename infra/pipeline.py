@@ -7,8 +7,9 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as s3_notifications
 from constructs import Construct
 
+from infra.batch_operations import BatchOperationsRole
 from infra.buckets import PipelineBuckets
-from infra.compression_function import METRICS_NAMESPACE, CompressionFunction
+from infra.compression_function import CompressionFunction
 from infra.failures import FailureQueue, PipelineAlarms
 from infra.settings import PipelineSettings
 
@@ -37,8 +38,17 @@ class ImageryArchivePipeline(Construct):
             "Alarms",
             function=self.compression.function,
             failure_queue=self.failures.queue,
-            metrics_namespace=METRICS_NAMESPACE,
             alarm_email=settings.alarm_email,
+        )
+        # Whole archives at once: S3 Batch Operations runs the same function per manifest line (backfill),
+        # or restores archived originals (restore); see infra/batch_operations.py.
+        self.batch_operations = BatchOperationsRole(
+            self,
+            "BatchOperations",
+            function=self.compression.function,
+            output_bucket=self.buckets.output,
+            output_prefix=settings.output_prefix,
+            archive_prefix=settings.archive_prefix,
         )
 
     def _trigger_on_uploads(self, suffixes: tuple[str, ...]) -> None:

@@ -1,23 +1,36 @@
 """The app's settings, read once from CDK context (`cdk.json`, or `-c key=value` on the command line).
 
 Every value is validated here, at synth time, so a typo fails in seconds with the context key named, instead
-of as a failed deployment or a function that errors on every upload.
+of as a failed deployment or a function that errors on every upload. The values passed on to the function
+(codec, quality, error bound, SSIM target, storage class, prefixes) are checked by the function's own
+validators (`imagery_archive.settings`): what synthesizes is what the function accepts at cold start.
+Only the stack's own keys (sizing, buckets, suffixes, alarms) have their validators here.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from constructs import Node
 
-from imagery_archive.profiles import CODECS
-from imagery_archive.settings import ARCHIVE_STORAGE_CLASSES
+from imagery_archive.errors import SettingsError
+from imagery_archive.keys import IMAGERY_FORMATS, Destinations
+from imagery_archive.profiles import CompressionProfile
+from imagery_archive.settings import (
+    invalid_setting,
+    parse_choice,
+    parse_codec,
+    parse_key_prefix,
+    parse_max_z_error,
+    parse_quality,
+    parse_storage_class,
+    parse_target_ssim,
+    parse_whole_number,
+)
 
-COMPRESSIONS = tuple(CODECS)
-STORAGE_CLASSES = tuple(sorted(ARCHIVE_STORAGE_CLASSES))
 ARCHITECTURES = ("x86_64", "arm64")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LAMBDA_MAX_MIB = 10_240
@@ -28,7 +41,10 @@ LAMBDA_MAX_EVENT_AGE_HOURS = 6
 # Lambda keeps at least 100 of an account's default 1,000 concurrent executions unreserved.
 LAMBDA_MAX_RESERVED_CONCURRENCY = 900
 
-DEFAULT_SUFFIXES = (".tif", ".tiff", ".TIF", ".TIFF", ".ntf", ".nitf", ".NTF", ".NITF", ".jp2", ".JP2")
+DEFAULT_SUFFIXES = tuple(
+    spelling for suffixes in IMAGERY_FORMATS.values() for spelling in (*suffixes, *(s.upper() for s in suffixes))
+)
+"""The function's imagery suffixes in the two spellings cameras and tools write: S3 filters are case-sensitive."""
 
 # https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html (the common subset).
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -36,11 +52,8 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _TRUE = ("true", "yes", "1")
 _FALSE = ("false", "no", "0")
 
-T = TypeVar("T")
-
-
-class SettingsError(ValueError):
-    """A context value that cannot work; the message names the context key and what it accepts."""
+Parse = Callable[[str, Any], Any]
+"""A validator: (the name to put in a message, the raw context value) -> the typed value."""
 
 
 @dataclass(frozen=True)
@@ -52,13 +65,14 @@ class PipelineSettings:
     memory (4096 MiB is about 2.3 vCPUs), which shortens the 15-minute budget's critical path.
     """
 
-    compression: str = "JPEG"
-    quality: int = 75
+    compression: str = CompressionProfile.codec
+    quality: int = CompressionProfile.quality
     target_ssim: float | None = None
     max_z_error: float | None = None
-    archive_storage_class: str = "GLACIER"
-    output_prefix: str = "output/"
-    archive_prefix: str = "archive/"
+    """None leaves MAX_Z_ERROR out of the function's environment: the function's default applies."""
+    archive_storage_class: str = Destinations.storage_class
+    output_prefix: str = Destinations.output_prefix
+    archive_prefix: str = Destinations.archive_prefix
     memory_mib: int = 4096
     ephemeral_storage_mib: int = LAMBDA_MAX_MIB
     timeout_minutes: int = LAMBDA_MAX_TIMEOUT_MINUTES
@@ -86,7 +100,9 @@ class PipelineSettings:
     @classmethod
     def from_mapping(cls, context: dict[str, Any]) -> PipelineSettings:
         values = {
-            field: parse(key, context[key]) for key, (field, parse) in _PARSERS.items() if context.get(key) is not None
+            field: parse(f"cdk.json context {key!r}", context[key])
+            for key, (field, parse) in _PARSERS.items()
+            if context.get(key) is not None
         }
         settings = cls(**values)
         settings._check_consistency()
@@ -111,79 +127,34 @@ def _nested(first: str, second: str) -> bool:
     return first.startswith(second) or second.startswith(first)
 
 
-def _fail(key: str, expected: str, raw: object) -> SettingsError:
-    return SettingsError(f"cdk.json context {key!r} must be {expected}, got {raw!r}")
+def _whole_number(low: int, high: int) -> Parse:
+    return lambda name, raw: parse_whole_number(name, raw, low=low, high=high)
 
 
-def _integer(low: int, high: int) -> Callable[[str, object], int]:
-    def parse(key: str, raw: object) -> int:
-        expected = f"an integer from {low} to {high}"
-        if isinstance(raw, bool) or not isinstance(raw, int | str):
-            raise _fail(key, expected, raw)
-        try:
-            value = int(raw)
-        except ValueError:
-            raise _fail(key, expected, raw) from None
-        if not low <= value <= high:
-            raise _fail(key, expected, raw)
-        return value
-
-    return parse
+def _choice(choices: tuple[str, ...], normalise: Callable[[str], str] = str.upper) -> Parse:
+    return lambda name, raw: parse_choice(name, raw, choices, normalise)
 
 
-def _number(expected: str, accept: Callable[[float], bool]) -> Callable[[str, object], float]:
-    def parse(key: str, raw: object) -> float:
-        if isinstance(raw, bool) or not isinstance(raw, int | float | str):
-            raise _fail(key, expected, raw)
-        try:
-            value = float(raw)
-        except ValueError:
-            raise _fail(key, expected, raw) from None
-        if not accept(value):
-            raise _fail(key, expected, raw)
-        return value
-
-    return parse
-
-
-def _choice(choices: Iterable[str], normalise: Callable[[str], str] = str.upper) -> Callable[[str, object], str]:
-    allowed = tuple(choices)
-
-    def parse(key: str, raw: object) -> str:
-        value = normalise(str(raw).strip())
-        if value not in allowed:
-            raise _fail(key, "one of " + ", ".join(allowed), raw)
-        return value
-
-    return parse
-
-
-def _boolean(key: str, raw: object) -> bool:
+def _boolean(name: str, raw: object) -> bool:
     if isinstance(raw, bool):
         return raw
     if str(raw).strip().lower() in _TRUE:
         return True
     if str(raw).strip().lower() in _FALSE:
         return False
-    raise _fail(key, "true or false", raw)
+    raise invalid_setting(name, "true or false", raw)
 
 
-def _matching(pattern: re.Pattern[str], expected: str) -> Callable[[str, object], str]:
-    def parse(key: str, raw: object) -> str:
+def _matching(pattern: re.Pattern[str], expected: str) -> Parse:
+    def parse(name: str, raw: object) -> str:
         if not isinstance(raw, str) or not pattern.match(raw):
-            raise _fail(key, expected, raw)
+            raise invalid_setting(name, expected, raw)
         return raw
 
     return parse
 
 
-def _prefix(key: str, raw: object) -> str:
-    if not isinstance(raw, str) or not raw.endswith("/") or raw.startswith("/") or "*" in raw:
-        raise _fail(key, "a key prefix ending in '/' (for example 'output/')", raw)
-    return raw
-
-
-def _suffixes(key: str, raw: object) -> tuple[str, ...]:
+def _suffixes(name: str, raw: object) -> tuple[str, ...]:
     """A list, or a comma-separated string from `-c imagerySuffixes=.tif,.TIF`.
 
     S3 rejects two ObjectCreated filters where one suffix ends with the other ("overlapping"), so that is
@@ -191,41 +162,41 @@ def _suffixes(key: str, raw: object) -> tuple[str, ...]:
     """
     items = raw.split(",") if isinstance(raw, str) else raw
     if not isinstance(items, list | tuple) or not all(isinstance(item, str) for item in items):
-        raise _fail(key, "a list of file name suffixes such as ['.tif', '.TIF']", raw)
+        raise invalid_setting(name, "a list of file name suffixes such as ['.tif', '.TIF']", raw)
     suffixes = tuple(dict.fromkeys(item.strip() for item in items))
     if not suffixes or not all(suffix.startswith(".") and len(suffix) > 1 for suffix in suffixes):
-        raise _fail(key, "a non-empty list of suffixes that each start with '.'", raw)
+        raise invalid_setting(name, "a non-empty list of suffixes that each start with '.'", raw)
     for suffix in suffixes:
         for other in suffixes:
             if suffix != other and suffix.endswith(other):
-                raise _fail(key, f"suffixes that don't overlap (S3 rejects {suffix!r} with {other!r})", raw)
+                raise invalid_setting(name, f"suffixes that don't overlap (S3 rejects {suffix!r} with {other!r})", raw)
     return suffixes
 
 
-_PARSERS: dict[str, tuple[str, Callable[[str, Any], Any]]] = {
-    "compression": ("compression", _choice(COMPRESSIONS)),
-    "quality": ("quality", _integer(1, 100)),
-    "targetSsim": ("target_ssim", _number("a number between 0 and 1 (exclusive)", lambda x: 0 < x < 1)),
-    "maxZError": ("max_z_error", _number("a number >= 0", lambda x: x >= 0)),
-    "archiveStorageClass": ("archive_storage_class", _choice(STORAGE_CLASSES)),
-    "outputPrefix": ("output_prefix", _prefix),
-    "archivePrefix": ("archive_prefix", _prefix),
-    "memoryMiB": ("memory_mib", _integer(128, LAMBDA_MAX_MIB)),
-    "ephemeralStorageMiB": ("ephemeral_storage_mib", _integer(512, LAMBDA_MAX_MIB)),
-    "timeoutMinutes": ("timeout_minutes", _integer(1, LAMBDA_MAX_TIMEOUT_MINUTES)),
+_PARSERS: dict[str, tuple[str, Parse]] = {
+    "compression": ("compression", parse_codec),
+    "quality": ("quality", parse_quality),
+    "targetSsim": ("target_ssim", parse_target_ssim),
+    "maxZError": ("max_z_error", parse_max_z_error),
+    "archiveStorageClass": ("archive_storage_class", parse_storage_class),
+    "outputPrefix": ("output_prefix", parse_key_prefix),
+    "archivePrefix": ("archive_prefix", parse_key_prefix),
+    "memoryMiB": ("memory_mib", _whole_number(128, LAMBDA_MAX_MIB)),
+    "ephemeralStorageMiB": ("ephemeral_storage_mib", _whole_number(512, LAMBDA_MAX_MIB)),
+    "timeoutMinutes": ("timeout_minutes", _whole_number(1, LAMBDA_MAX_TIMEOUT_MINUTES)),
     "architecture": ("architecture", _choice(ARCHITECTURES, normalise=str.lower)),
     "imagerySuffixes": ("imagery_suffixes", _suffixes),
     "inputBucketName": ("input_bucket_name", _matching(_BUCKET_NAME, "an S3 bucket name")),
     "outputBucketName": ("output_bucket_name", _matching(_BUCKET_NAME, "an S3 bucket name")),
     "destroyBucketsWithStack": ("destroy_buckets_with_stack", _boolean),
-    "asyncRetryAttempts": ("async_retry_attempts", _integer(0, LAMBDA_MAX_ASYNC_RETRIES)),
-    "maxEventAgeHours": ("max_event_age_hours", _integer(1, LAMBDA_MAX_EVENT_AGE_HOURS)),
+    "asyncRetryAttempts": ("async_retry_attempts", _whole_number(0, LAMBDA_MAX_ASYNC_RETRIES)),
+    "maxEventAgeHours": ("max_event_age_hours", _whole_number(1, LAMBDA_MAX_EVENT_AGE_HOURS)),
     "alarmEmail": ("alarm_email", _matching(_EMAIL, "an e-mail address")),
     "logLevel": ("log_level", _choice(LOG_LEVELS)),
-    "maxConcurrency": ("max_concurrency", _integer(1, LAMBDA_MAX_RESERVED_CONCURRENCY)),
+    "maxConcurrency": ("max_concurrency", _whole_number(1, LAMBDA_MAX_RESERVED_CONCURRENCY)),
     "outputBucketVersioned": ("output_bucket_versioned", _boolean),
 }
-"""Context key -> (settings field, parser)."""
+"""Context key -> (settings field, validator). The function's own values use the function's validators."""
 
 CONTEXT_KEYS = tuple(_PARSERS)
 """Every key the app reads; the README's settings table documents each one (a test checks)."""

@@ -24,6 +24,16 @@ class ImageryArchiveStack(Stack):
             f"Compressed images under {settings.output_prefix}, originals under {settings.archive_prefix}.",
         )
         self._output("FunctionName", pipeline.compression.function.function_name, "The compression function.")
+        self._output(
+            "FunctionArn",
+            pipeline.compression.function.function_arn,
+            "The function S3 Batch Operations backfills invoke.",
+        )
+        self._output(
+            "BatchOperationsRoleArn",
+            pipeline.batch_operations.role.role_arn,
+            "The role for tools.backfill --engine s3-batch and tools.restore --engine s3-batch.",
+        )
         self._output("FailureQueueUrl", pipeline.failures.queue.queue_url, "Events of uploads that failed.")
         self._output("AlarmTopicArn", pipeline.alarms.topic.topic_arn, "Subscribe here for failure alarms.")
 

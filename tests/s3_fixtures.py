@@ -13,33 +13,22 @@ from typing import Any
 
 import boto3
 import pytest
-import requests
-from moto.server import ThreadedMotoServer
 
-FAKE_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
+from tools.local_s3 import local_s3, reset
 
 
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
     """The endpoint URL; the process environment points boto3 at it for the whole session."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    saved = {name: os.environ.get(name) for name in [*FAKE_CREDENTIALS, "AWS_ENDPOINT_URL"]}
-    os.environ.update(FAKE_CREDENTIALS, AWS_ENDPOINT_URL=url)
-    yield url
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
-    server.stop()
+    with local_s3() as env:
+        saved = {name: os.environ.get(name) for name in env}
+        os.environ.update(env)
+        yield env["AWS_ENDPOINT_URL"]
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @dataclass(frozen=True)
@@ -58,7 +47,7 @@ class Buckets:
 @pytest.fixture
 def buckets(s3_endpoint: str) -> Buckets:
     """New, empty buckets for each test (the server is reset, so no test sees another's objects)."""
-    requests.post(f"{s3_endpoint}/moto-api/reset", timeout=10)
+    reset(s3_endpoint)
     client = boto3.client("s3", endpoint_url=s3_endpoint)
     suffix = uuid.uuid4().hex[:8]
     pair = Buckets(client, f"imagery-input-{suffix}", f"imagery-output-{suffix}")

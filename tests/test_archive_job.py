@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from osgeo import gdal
 
-from imagery_archive.archive_job import archive_object, check_scratch_space
+from imagery_archive.archive_job import archive_object
+from imagery_archive.checksums import GiB
 from imagery_archive.compress import compress
 from imagery_archive.errors import (
     ArchiveNotVerifiedError,
@@ -26,7 +27,8 @@ from imagery_archive.errors import (
 )
 from imagery_archive.keys import Destinations
 from imagery_archive.profiles import CompressionProfile
-from imagery_archive.storage import GiB, ImageryStore, ObjectLocation
+from imagery_archive.scratch import check_scratch_space
+from imagery_archive.storage import ImageryStore, ObjectLocation
 from tests.faults import failing
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"
@@ -132,7 +134,7 @@ def test_a_failed_verification_keeps_the_original(buckets, tmp_path):
     def copy_the_wrong_bytes(source, target, storage_class, original):
         buckets.client.put_object(Bucket=target.bucket, Key=target.key, Body=b"damaged", StorageClass=storage_class)
 
-    store.archive = copy_the_wrong_bytes
+    store.copy_to_archive = copy_the_wrong_bytes
     with pytest.raises(ArchiveNotVerifiedError, match="size"):
         run(buckets, source, tmp_path, store=store)
     assert still_there(buckets, source, "shade.tif")

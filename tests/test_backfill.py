@@ -114,7 +114,11 @@ def test_same_bucket_skips_the_pipelines_own_prefixes(buckets, tmp_path, capsys)
     [
         (["--output-bucket", "o"], "the following arguments are required: --input-bucket"),
         (["--input-bucket", "i", "--output-bucket", "o", "--limit", "0"], "is not a positive whole number"),
-        (["--input-bucket", "i", "--output-bucket", "o", "--storage-class", "cold"], "ARCHIVE_STORAGE_CLASS='COLD'"),
+        (
+            ["--input-bucket", "i", "--output-bucket", "o", "--storage-class", "cold"],
+            "ARCHIVE_STORAGE_CLASS must be one of DEEP_ARCHIVE, GLACIER, GLACIER_IR, INTELLIGENT_TIERING, ONEZONE_IA, "
+            "STANDARD, STANDARD_IA, got 'COLD'",
+        ),
     ],
 )
 def test_bad_arguments_get_a_one_line_error(argv, message, capsys):

@@ -73,3 +73,32 @@ def test_one_round_runs_every_contender_and_each_writes_a_valid_cog(tmp_path):
     assert ours["mask"], "ours keeps nodata as an exact mask"
     assert not reference["mask"], "the reference keeps a nodata value"
     assert json.loads((tmp_path / "results.json").read_text())["targets"]
+
+
+def _rd(image: str, encoder: str, size: int, ssim: float) -> dict:
+    return {"image": image, "encoder": encoder, "bytes": size, "ssim": ssim, "mask": True, "detail": ""}
+
+
+def test_the_default_rate_distortion_target_is_checked_on_every_image_not_only_in_total():
+    rd = [
+        _rd("a.tif", "reference", 100, 0.9),
+        _rd("b.tif", "reference", 100, 0.9),
+        *(_rd("a.tif", name, 101, 0.9) for name in ("ours", "ours_target_ssim", "ours_target_ssim_webp")),
+        *(_rd("b.tif", name, 50, 0.9) for name in ("ours", "ours_target_ssim", "ours_target_ssim_webp")),
+    ]
+    checks = {check["target"].split(", ")[1].split(":")[0]: check for check in bench_run.verdicts({}, rd)}
+    assert checks["default"]["verdict"] == "FAIL", "0.755x in total, but larger on a.tif"
+    assert "larger on ['a.tif']" in checks["default"]["measured"]
+    assert checks["TARGET_SSIM + WEBP"]["verdict"] == "PASS", "its target is the total: 0.755x <= 0.8x"
+    rd[2] = _rd("a.tif", "ours", 100, 0.9)
+    assert bench_run.verdicts({}, rd)[0]["verdict"] == "PASS", "no larger and no worse on each image"
+    rd[2] = _rd("a.tif", "ours", 90, 0.85)
+    assert bench_run.verdicts({}, rd)[0]["verdict"] == "FAIL", "smaller, but SSIM below the reference's"
+
+
+def test_an_unknown_contender_is_refused_before_anything_runs(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        bench_run.parser().parse_args(["--contenders", "ours,ours_proposed"])
+    assert exit_.value.code == 2
+    assert "unknown contender(s) ours_proposed" in capsys.readouterr().err
+    assert bench_run.parser().parse_args(["--contenders", "ours,reference"]).contenders == ["ours", "reference"]

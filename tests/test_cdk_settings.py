@@ -6,12 +6,17 @@ environment settings are tested in test_settings.py.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 from stack_support import ROOT, cdk_json_context
 
-from infra.settings import CONTEXT_KEYS, DEFAULT_SUFFIXES, PipelineSettings, SettingsError
+from imagery_archive.errors import SettingsError
+from imagery_archive.profiles import CompressionProfile
+from imagery_archive.settings import FunctionSettings
+from infra.compression_function import function_environment
+from infra.settings import CONTEXT_KEYS, DEFAULT_SUFFIXES, PipelineSettings
 
 
 def test_defaults_are_safe_for_large_scenes_and_keep_the_archive() -> None:
@@ -91,6 +96,51 @@ def test_command_line_strings_are_parsed() -> None:
 )
 def test_invalid_values_fail_naming_the_context_key(key: str, value: Any) -> None:
     with pytest.raises(SettingsError, match=rf"cdk.json context '{key}' must be"):
+        PipelineSettings.from_mapping({key: value})
+
+
+@pytest.mark.parametrize(
+    "context",
+    [
+        {},
+        {
+            "compression": "webp",
+            "quality": "90",
+            "targetSsim": 0.97,
+            "maxZError": "0.5",
+            "archiveStorageClass": "deep_archive",
+            "outputPrefix": "cogs/",
+            "archivePrefix": "originals/",
+        },
+    ],
+    ids=["defaults", "tuned"],
+)
+def test_what_synthesizes_is_what_the_function_reads(context: dict[str, Any]) -> None:
+    """The stack hands its settings to the function as environment variables: nothing may change on the way."""
+    settings = PipelineSettings.from_mapping(context)
+    queue = "https://sqs.us-east-1.amazonaws.com/123456789012/imagery-failures"
+    received = FunctionSettings.from_env(function_environment(settings, "imagery-output", queue))
+    assert received.failure_queue_url == queue
+    assert received.profile == CompressionProfile(
+        codec=settings.compression,
+        quality=settings.quality,
+        max_z_error=settings.max_z_error or 0.0,
+        target_ssim=settings.target_ssim,
+    )
+    destinations = received.destinations
+    assert (destinations.output_prefix, destinations.archive_prefix, destinations.storage_class) == (
+        settings.output_prefix,
+        settings.archive_prefix,
+        settings.archive_storage_class,
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("quality", "7.5"), ("maxZError", "inf"), ("maxZError", "nan"), ("targetSsim", True), ("outputPrefix", "a*/")],
+)
+def test_values_the_function_would_refuse_fail_the_synth(key: str, value: Any) -> None:
+    with pytest.raises(SettingsError, match=rf"^cdk.json context '{key}' must be .*, got {re.escape(repr(value))}$"):
         PipelineSettings.from_mapping({key: value})
 
 

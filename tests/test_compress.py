@@ -8,6 +8,7 @@ Every COG is made once per session by the `cog` fixture (conftest.py); tests onl
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -368,6 +369,13 @@ def test_complex_sar_compresses_losslessly(cog, sar_complex):
     assert bands_of(made.output)[0][3] == "CInt16"
 
 
+def test_complex_sar_overviews_are_real_samples(cog, sar_complex):
+    """NEAREST, not the AVERAGE other COGs get: an average of I/Q samples blends their phases."""
+    dataset = gdal.Open(str(cog(sar_complex).output))
+    overview = dataset.GetRasterBand(1).GetOverview(0).ReadAsArray()
+    assert np.array_equal(overview, pixels(sar_complex)[0, ::2, ::2]), "the overview's I/Q samples were averaged"
+
+
 # --- georeferencing and metadata ---------------------------------------------------------------------
 
 
@@ -610,7 +618,8 @@ def truncated_sentinel2(folder: Path) -> Path:
     ("make_input", "error", "says"),
     [
         (zero_bytes, UnreadableImageError, "empty"),
-        (text_named_tif, UnreadableImageError, "not recognized as a supported file format"),
+        # GDAL 3.6: "not recognized as a supported file format"; 3.10: "... as being in a supported ...".
+        (text_named_tif, UnreadableImageError, "not recognized as (being in )?a supported file format"),
         (truncated_geotiff, UnreadableImageError, "TIFFReadDirectory"),
         (truncated_cog, CorruptImageError, "IReadBlock failed"),
         (truncated_nitf, CorruptImageError, "Unable to read"),
@@ -628,7 +637,7 @@ def test_broken_input_is_a_clear_permanent_error_leaving_nothing(tmp_path, make_
     with pytest.raises(PermanentError) as caught:
         compress(source, destination, JPEG)
     assert type(caught.value) is error, f"{type(caught.value).__name__}: {caught.value}"
-    assert says in str(caught.value), f"the message doesn't say what is wrong: {caught.value}"
+    assert re.search(says, str(caught.value)), f"the message doesn't say what is wrong: {caught.value}"
     assert sorted(out.iterdir()) == [], "a half-written output or .partial file was left behind"
 
 

@@ -13,8 +13,12 @@ from osgeo import gdal
 
 from imagery_archive.outcomes import Outcome
 from tools import pricing
-from tools.demo import BROKEN_KEY, INPUT_BUCKET, OUTPUT_BUCKET, bundled_samples, main, prove_order, render, run_demo
+from tools.demo import main
+from tools.demo_proof import prove_order
+from tools.demo_report import render
+from tools.demo_run import BROKEN_KEY, INPUT_BUCKET, OUTPUT_BUCKET, run_demo
 from tools.local_function import Invocation, S3Call
+from tools.samples import bundled_samples
 
 GB = 1024**3
 

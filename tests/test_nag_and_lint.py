@@ -38,7 +38,7 @@ EXPECTED_ACKNOWLEDGMENTS = {
     "AwsSolutions-SQS3": {"Pipeline/Failures/Queue"},
     "AwsSolutions-SNS2": {"Pipeline/Alarms/Topic"},
     "AwsSolutions-IAM4": {"BucketNotificationsHandler"},
-    "AwsSolutions-IAM5": {"Pipeline/Compression/Role"},
+    "AwsSolutions-IAM5": {"Pipeline/Compression/Role", "Pipeline/BatchOperations/Role"},
 }
 CLI = ROOT / "node_modules" / ".bin" / "cdk"
 
@@ -89,6 +89,8 @@ def test_wildcard_acknowledgments_are_only_for_object_arns_under_the_pipelines_p
         "AwsSolutions::AwsSolutions-IAM5[Resource::<Input>/*]",
         "AwsSolutions::AwsSolutions-IAM5[Resource::<Output>/output/*]",
         "AwsSolutions::AwsSolutions-IAM5[Resource::<Output>/archive/*]",
+        "AwsSolutions::AwsSolutions-IAM5[Resource::<Output>/batch-operations/manifests/*]",
+        "AwsSolutions::AwsSolutions-IAM5[Resource::<Output>/batch-operations/reports/*]",
     }
 
 

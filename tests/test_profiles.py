@@ -9,11 +9,15 @@ import pytest
 from imagery_archive.errors import PermanentError, UnsupportedImageError
 from imagery_archive.profiles import (
     CODECS,
+    ENCODING_PROFILES,
     CompressionProfile,
     Encoding,
     ImageProperties,
+    MaskSource,
     choose_encoding,
+    choose_profile,
     codec_named,
+    encoding_profile,
 )
 
 RGB = ("Red", "Green", "Blue")
@@ -67,7 +71,7 @@ def test_grayscale_gets_jpeg():
 def test_rgbn_keeps_all_four_bands_as_data():
     encoding = encode(image(interpretations=RGBN, nodata=0))
     assert encoding.bands == (1, 2, 3, 4), "the near-infrared band would be dropped"
-    assert encoding.mask_from == "nodata", "the 4th band must never be taken for alpha"
+    assert encoding.mask_from is MaskSource.NODATA, "the 4th band must never be taken for alpha"
     assert encoding.compression == "JPEG"
 
 
@@ -89,14 +93,14 @@ def test_an_alpha_band_becomes_a_mask_not_a_jpeg_band(interpretations, alpha, da
     encoding = encode(props)
     assert props.alpha_band == alpha
     assert encoding.bands == data_bands, "JPEG would smear the alpha band's edge into the image"
-    assert encoding.mask_from == "alpha", "alpha wins over nodata: transparency would be lost"
+    assert encoding.mask_from is MaskSource.ALPHA, "alpha wins over nodata: transparency would be lost"
     assert not encoding.keep_nodata
     assert "alpha" in encoding.reason
 
 
 def test_representable_nodata_becomes_an_exact_mask_under_a_lossy_codec():
     encoding = encode(image(nodata=0))
-    assert encoding.mask_from == "nodata", "JPEG would turn the nodata collar into near-black data"
+    assert encoding.mask_from is MaskSource.NODATA, "JPEG would turn the nodata collar into near-black data"
     assert not encoding.keep_nodata, "a nodata value on JPEG pixels marks the wrong pixels"
     assert "nodata" in encoding.reason
 
@@ -106,7 +110,7 @@ def test_nodata_outside_the_byte_range_marks_nothing(nodata):
     props = image(interpretations=("Gray",), nodata=nodata)
     encoding = encode(props)
     assert not props.nodata_representable
-    assert encoding.mask_from is None, f"nodata={nodata} would mask real pixels (e.g. black ones)"
+    assert encoding.mask_from is MaskSource.SOURCE, f"nodata={nodata} would mask real pixels (e.g. black ones)"
     assert not encoding.keep_nodata, f"nodata={nodata} would be clamped into a real value"
 
 
@@ -144,7 +148,7 @@ def test_a_lossless_codec_for_8_bit_is_honoured(codec):
     assert encoding.compression == codec.upper()
     assert not encoding.lossy
     assert encoding.bands == (1, 2, 3, 4), "lossless keeps the alpha band as it is"
-    assert encoding.mask_from is None
+    assert encoding.mask_from is MaskSource.SOURCE
     assert encoding.keep_nodata
     assert "PREDICTOR=YES" in encoding.creation_options
     assert not any(option.startswith("QUALITY") for option in encoding.creation_options)
@@ -155,13 +159,13 @@ def test_a_lossless_codec_for_8_bit_is_honoured(codec):
 
 def test_webp_for_rgb():
     encoding = encode(image(nodata=0), codec="WEBP", quality=80)
-    assert (encoding.compression, encoding.bands, encoding.mask_from) == ("WEBP", (1, 2, 3), "nodata")
+    assert (encoding.compression, encoding.bands, encoding.mask_from) == ("WEBP", (1, 2, 3), MaskSource.NODATA)
     assert "QUALITY=80" in encoding.creation_options
 
 
 def test_webp_for_rgba_keeps_alpha_as_a_mask():
     encoding = encode(image(interpretations=RGBA), codec="WEBP")
-    assert (encoding.compression, encoding.bands, encoding.mask_from) == ("WEBP", (1, 2, 3), "alpha")
+    assert (encoding.compression, encoding.bands, encoding.mask_from) == ("WEBP", (1, 2, 3), MaskSource.ALPHA)
 
 
 @pytest.mark.parametrize("interpretations", [("Gray",), RGBN], ids=["grayscale", "rgbn"])
@@ -187,7 +191,7 @@ def test_paletted_is_always_lossless_deflate(codec):
     assert encoding.compression == "DEFLATE", "class values would become new colours"
     assert not encoding.lossy
     assert encoding.keep_nodata, "nodata 216 would be lost"
-    assert encoding.mask_from is None
+    assert encoding.mask_from is MaskSource.SOURCE
     assert "PREDICTOR=YES" not in encoding.creation_options, "a predictor on class indices is pointless"
 
 
@@ -198,7 +202,7 @@ def test_deep_integers_are_lossless_lerc_by_default(data_type):
     assert "MAX_Z_ERROR=0" in encoding.creation_options
     assert not encoding.lossy
     assert encoding.keep_nodata
-    assert encoding.mask_from is None
+    assert encoding.mask_from is MaskSource.SOURCE
 
 
 @pytest.mark.parametrize("data_type", ["UInt64", "Int64"])
@@ -223,13 +227,13 @@ def test_max_z_error_makes_deep_types_bounded_lossy_lerc(data_type):
     assert encoding.creation_options == ("MAX_Z_ERROR=0.5",), "the error bound would not reach GDAL"
     assert encoding.lossy
     assert encoding.quality is None
-    assert encoding.mask_from == "nodata", "values near the nodata value would be taken for nodata"
+    assert encoding.mask_from is MaskSource.NODATA, "values near the nodata value would be taken for nodata"
     assert not encoding.keep_nodata
 
 
 def test_max_z_error_drops_an_alpha_band_into_the_mask():
     encoding = encode(image("UInt16", RGBA), max_z_error=2)
-    assert (encoding.bands, encoding.mask_from) == ((1, 2, 3), "alpha")
+    assert (encoding.bands, encoding.mask_from) == ((1, 2, 3), MaskSource.ALPHA)
 
 
 def test_max_z_error_does_not_touch_8_bit_imagery():
@@ -275,3 +279,105 @@ def test_every_encoding_says_why():
     ]
     for props in cases:
         assert encode(props).reason.strip(), f"no reason given for {props}"
+
+
+# --- the registry of profiles ------------------------------------------------------------------------
+
+EVERY_PROFILE = [
+    (image(), {}, "8-bit RGB as YCbCr JPEG", "JPEG", ("QUALITY=75",), "8-bit RGB (YCbCr): JPEG"),
+    (image(), {"codec": "WEBP"}, "8-bit RGB", "WEBP", ("QUALITY=75",), "8-bit RGB: WEBP"),
+    (image(interpretations=("Gray",)), {}, "8-bit grayscale", "JPEG", ("QUALITY=75",), "8-bit grayscale: JPEG"),
+    (image(interpretations=RGBN), {}, "8-bit multi-band", "JPEG", ("QUALITY=75",), "8-bit 4 bands of data: JPEG"),
+    (image(), {"codec": "zstd"}, "8-bit lossless", "ZSTD", ("PREDICTOR=YES",), "8-bit, ZSTD requested: lossless"),
+    (
+        image(interpretations=("Undefined",) * 6),
+        {"codec": "WEBP"},
+        "8-bit beyond the codec",
+        "DEFLATE",
+        ("PREDICTOR=YES",),
+        "8-bit with 6 bands: WEBP can't hold it",
+    ),
+    (
+        image(interpretations=("Palette",), palette=True),
+        {},
+        "paletted",
+        "DEFLATE",
+        (),
+        "paletted: lossless, so class values and colour table stay exact",
+    ),
+    (
+        image("Int16", ("Gray",)),
+        {},
+        "integer lossless",
+        "LERC_ZSTD",
+        ("MAX_Z_ERROR=0",),
+        "Int16: lossless LERC_ZSTD, data type kept",
+    ),
+    (
+        image("Float64", ("Gray",)),
+        {},
+        "float lossless",
+        "ZSTD",
+        ("PREDICTOR=YES",),
+        "float: lossless ZSTD with the floating-point predictor",
+    ),
+    (
+        image("UInt16", ("Gray",), nodata=0),
+        {"max_z_error": 2.5},
+        "bounded error",
+        "LERC_ZSTD",
+        ("MAX_Z_ERROR=2.5",),
+        "UInt16: LERC_ZSTD, error at most 2.5, data type kept; nodata kept as an exact mask",
+    ),
+    (
+        image("Float32", ("Gray", "Gray"), nodata=math.nan),
+        {"max_z_error": 0.1},
+        "bounded error refused: NaN in several bands",
+        "ZSTD",
+        ("PREDICTOR=YES",),
+        "float, several bands with NaN nodata: lossless ZSTD (LERC can't)",
+    ),
+    (
+        image("UInt64", ("Gray",)),
+        {},
+        "64-bit integer",
+        "ZSTD",
+        ("PREDICTOR=YES",),
+        "UInt64: lossless ZSTD (LERC has no 64-bit integers)",
+    ),
+    (
+        image("CInt16", ("Gray",)),
+        {},
+        "complex",
+        "ZSTD",
+        ("RESAMPLING=NEAREST",),
+        "CInt16 data: lossless ZSTD, no lossy codec holds it",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("props", "request_", "name", "compression", "options", "reason"),
+    EVERY_PROFILE,
+    ids=[case[2] for case in EVERY_PROFILE],
+)
+def test_each_profile_writes_what_it_declares(props, request_, name, compression, options, reason):
+    chosen, _codec = choose_profile(props, CompressionProfile(**request_))
+    assert chosen is encoding_profile(name)
+    encoding = encode(props, **request_)
+    assert (encoding.compression, encoding.creation_options, encoding.reason) == (compression, options, reason)
+
+
+def test_every_registered_profile_is_chosen_for_some_image():
+    chosen = {case[2] for case in EVERY_PROFILE}
+    assert chosen == set(ENCODING_PROFILES), "a profile no image gets is dead code; one missing here is untested"
+
+
+def test_an_unknown_profile_name_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"no encoding profile 'PNG': the profiles are 8-bit RGB as YCbCr JPEG, "):
+        encoding_profile("PNG")
+
+
+def test_profiles_and_encodings_take_keywords_only():
+    with pytest.raises(TypeError):
+        Encoding("JPEG", (), (1,), MaskSource.SOURCE, False, True, "positional")

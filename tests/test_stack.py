@@ -413,6 +413,8 @@ def test_outputs_name_the_buckets_the_function_and_the_failure_queue(template: T
         "InputBucketName": _ref(template, "AWS::S3::Bucket", "Buckets/Input"),
         "OutputBucketName": _ref(template, "AWS::S3::Bucket", "Buckets/Output"),
         "FunctionName": _ref(template, "AWS::Lambda::Function", "Compression/Function"),
+        "FunctionArn": _arn(template, "AWS::Lambda::Function", "Compression/Function"),
+        "BatchOperationsRoleArn": _arn(template, "AWS::IAM::Role", "BatchOperations/Role"),
         "FailureQueueUrl": _ref(template, "AWS::SQS::Queue", "Failures/Queue"),
         "AlarmTopicArn": _ref(template, "AWS::SNS::Topic", "Alarms/Topic"),
     }

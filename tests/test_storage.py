@@ -9,16 +9,10 @@ import os
 import pytest
 from botocore.exceptions import ClientError
 
+from imagery_archive.checksums import MiB, copy_part_size, file_checksums
 from imagery_archive.errors import ArchiveNotVerifiedError, SourceChangedError
-from imagery_archive.storage import (
-    ImageryStore,
-    MiB,
-    ObjectLocation,
-    archive_problems,
-    copy_part_size,
-    file_checksums,
-    tag_value,
-)
+from imagery_archive.keys import ObjectLocation
+from imagery_archive.storage import ImageryStore, archive_problems, tag_value
 from tests.faults import failing
 
 
@@ -49,7 +43,7 @@ def test_archive_is_a_verified_server_side_copy_in_the_archive_class(buckets, tm
     original = store.head(source)
     target = ObjectLocation(buckets.output, "archive/scenes/one.ntf")
     with failing(buckets.client, "PutObject") as puts:
-        store.archive(source, target, "GLACIER", original)
+        store.copy_to_archive(source, target, "GLACIER", original)
     assert puts == [0], "the original must not be uploaded again through the function"
     archived = store.verify_archive(target, file_checksums(local), "GLACIER")
     assert archived.checksum_sha256 == b64_sha256(data), "S3's checksum of the copy is the original's"
@@ -62,7 +56,7 @@ def test_verification_rejects_a_copy_that_differs(buckets, tmp_path):
     source = put(buckets, "a.tif", b"original bytes")
     store = ImageryStore(buckets.client)
     target = ObjectLocation(buckets.output, "archive/a.tif")
-    store.archive(source, target, "GLACIER", store.head(source))
+    store.copy_to_archive(source, target, "GLACIER", store.head(source))
     other = tmp_path / "other"
     other.write_bytes(b"original bytez")
     with pytest.raises(ArchiveNotVerifiedError, match="SHA-256"):
@@ -125,7 +119,7 @@ def test_multipart_copy_of_large_originals_is_byte_identical(buckets, tmp_path):
     source = put(buckets, "huge.tif", data, Metadata={"k": "v"}, Tagging="project=alpha")
     store = ImageryStore(buckets.client, single_copy_limit=5 * MiB, copy_part_size=5 * MiB)
     target = ObjectLocation(buckets.output, "archive/huge.tif")
-    store.archive(source, target, "STANDARD", store.head(source))
+    store.copy_to_archive(source, target, "STANDARD", store.head(source))
     copied = buckets.client.get_object(Bucket=target.bucket, Key=target.key)
     assert copied["Body"].read() == data
     assert copied["Metadata"] == {"k": "v"}
@@ -138,7 +132,7 @@ def test_failed_multipart_copy_is_aborted(buckets):
     store = ImageryStore(buckets.client, single_copy_limit=5 * MiB, copy_part_size=5 * MiB)
     target = ObjectLocation(buckets.output, "archive/huge.tif")
     with failing(buckets.client, "UploadPartCopy", after=1), pytest.raises(ClientError, match="SlowDown"):
-        store.archive(source, target, "GLACIER", store.head(source))
+        store.copy_to_archive(source, target, "GLACIER", store.head(source))
     assert buckets.client.list_multipart_uploads(Bucket=buckets.output).get("Uploads", []) == []
     assert store.head(target) is None, "no half-copied archive is left"
 

@@ -26,13 +26,13 @@ from tqdm import tqdm
 
 from imagery_archive.compress import compress, open_image
 from imagery_archive.errors import PermanentError
-from imagery_archive.profiles import CompressionProfile
+from imagery_archive.profiles import CODECS, CompressionProfile
 from imagery_archive.quality import read_preview
 from tools.cli import Parser, fail, size, table
 
 DEFAULT_QUALITIES = (30, 50, 65, 75, 85, 95)
-LOSSY = ("JPEG", "WEBP")
-LOSSLESS = ("DEFLATE", "ZSTD")
+LOSSY = tuple(name for name, codec in CODECS.items() if codec.lossy)
+LOSSLESS = tuple(name for name, codec in CODECS.items() if not codec.lossy)
 
 
 @dataclass(frozen=True)
@@ -53,11 +53,6 @@ class Measurement:
     @property
     def ratio(self) -> float:
         return self.original_bytes / self.compressed_bytes
-
-    @property
-    def setting(self) -> str:
-        profile = self.requested
-        return f"{profile.codec} q{profile.quality}" if profile.codec in LOSSY else profile.codec
 
 
 def settings(qualities: Sequence[int]) -> list[CompressionProfile]:
@@ -92,7 +87,7 @@ def measure(
         started = time.perf_counter()
         result = compress(image, out, profile)
         seconds = time.perf_counter() - started
-        encoding = result.encoding.compression + (f" q{result.encoding.quality}" if result.encoding.quality else "")
+        encoding = result.encoding.label
         if encoding not in seen:
             seen[encoding] = Measurement(
                 image=image,
@@ -115,7 +110,11 @@ def distinct(produced: dict[CompressionProfile, Measurement]) -> list[Measuremen
     return list(dict.fromkeys(produced.values()))
 
 
-def label(profile: CompressionProfile) -> str:
+def setting_label(profile: CompressionProfile) -> str:
+    """A setting as the table names it: its codec, and its quality for a lossy codec ('JPEG q75', 'ZSTD').
+
+    The same words as `Encoding.label`, so a setting the function writes as asked reads the same as what it wrote.
+    """
     return f"{profile.codec} q{profile.quality}" if profile.codec in LOSSY else profile.codec
 
 
@@ -190,7 +189,7 @@ def render(results: dict[Path, dict[CompressionProfile, Measurement]], target: f
         out += ["", f"{image}  ({size(first.original_bytes)})"]
         rows = []
         for m in measurements:
-            asked = [label(p) for p, got in produced.items() if got is m]
+            asked = [setting_label(p) for p, got in produced.items() if got is m]
             asked_text = "any setting" if len(asked) == len(produced) else ", ".join(asked[:3])
             asked_text += f" (+{len(asked) - 3})" if 3 < len(asked) < len(produced) else ""
             rows.append(
@@ -214,7 +213,7 @@ def render(results: dict[Path, dict[CompressionProfile, Measurement]], target: f
         original = sum(distinct(p)[0].original_bytes for p in results.values())
         profile = choice.setting
         out.append(
-            f"  recommended for these {len(results)} image(s): {label(profile)} "
+            f"  recommended for these {len(results)} image(s): {setting_label(profile)} "
             f"({size(choice.total_bytes)} in all, {original / choice.total_bytes:.1f}x smaller; "
             f"lowest SSIM {choice.worst_ssim:.4f})"
         )
@@ -222,7 +221,7 @@ def render(results: dict[Path, dict[CompressionProfile, Measurement]], target: f
             f" -c quality={profile.quality}" if profile.codec in LOSSY else ""
         )
         for image, produced in results.items():
-            if produced[profile].encoding != label(profile):
+            if produced[profile].encoding != setting_label(profile):
                 out.append(
                     f"    (on {image.name} the function writes {produced[profile].encoding} for it: see the table)"
                 )

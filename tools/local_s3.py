@@ -9,9 +9,12 @@ endpoint speaks plain HTTP, and the policy would refuse every request.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
+
+import boto3
+import requests
 
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "local",
@@ -19,7 +22,7 @@ FAKE_CREDENTIALS = {
     "AWS_SESSION_TOKEN": "local",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
-"""For the embedded endpoint only: it accepts any; never sent anywhere else."""
+"""For a local endpoint only (the demo's, the tests', the benchmark's): it accepts any; never sent anywhere else."""
 
 
 @contextmanager
@@ -35,6 +38,23 @@ def local_s3() -> Iterator[dict[str, str]]:
         yield {**FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": f"http://{host}:{port}"}
     finally:
         server.stop()
+
+
+def s3_client(env: Mapping[str, str]) -> Any:
+    """A boto3 S3 client for the endpoint and credentials of `env` (as `local_s3` yields them)."""
+    return boto3.client(
+        "s3",
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        region_name=env["AWS_DEFAULT_REGION"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=env.get("AWS_SESSION_TOKEN"),
+    )
+
+
+def reset(url: str) -> None:
+    """Forget every bucket and object of the moto server at `url` (frees its memory and spool files)."""
+    requests.post(f"{url}/moto-api/reset", timeout=60)
 
 
 def create_pipeline_buckets(client: Any, input_bucket: str, output_bucket: str, output_prefix: str = "output/") -> None:

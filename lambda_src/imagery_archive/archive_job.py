@@ -3,42 +3,39 @@
 The order is the safety argument. The original is deleted last, only after its archived copy has
 been verified, and only if it is still the version that was archived. Every step first looks at
 what is already there, so a duplicate delivery of a finished object is a no-op and a delivery of a
-half-finished one completes it. The compression step is passed in, so this module needs no GDAL.
+half-finished one completes it. The compression step is passed in, so this module needs no GDAL;
+scratch space (`scratch`), the COG's metadata (`cog_metadata`) and the checksums (`checksums`) are
+each in a module of their own: this one only orders the steps.
 """
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
-from urllib.parse import quote
+from typing import TYPE_CHECKING, Protocol
 
-from imagery_archive.errors import EmptyObjectError, PermanentError, SourceChangedError, TooLargeError
-from imagery_archive.keys import Destinations
+from imagery_archive.checksums import FileChecksums
+from imagery_archive.cog_metadata import COG_CONTENT_TYPE, output_metadata
+from imagery_archive.errors import EmptyObjectError, PermanentError, SourceChangedError
+from imagery_archive.keys import Destinations, ObjectLocation
 from imagery_archive.outcomes import Outcome
-from imagery_archive.storage import (
-    FileChecksums,
-    GiB,
-    ImageryStore,
-    ObjectLocation,
-    StoredObject,
-    archive_problems,
-)
+from imagery_archive.scratch import ScratchFiles, scratch_files
+from imagery_archive.storage import ImageryStore, StoredObject, archive_problems
 
 if TYPE_CHECKING:
     from imagery_archive.compress import CompressionResult
 
-COG_CONTENT_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 
+class CompressImage(Protocol):
+    """`compress.compress` with its profile bound, e.g. `functools.partial(compress, profile=...)`."""
 
-CompressImage = Callable[..., "CompressionResult"]
-"""`compress.compress` with its profile bound: (original, COG, *, on_source_read)."""
+    def __call__(self, src: Path, dst: Path, *, on_source_read: Callable[[], None]) -> CompressionResult:
+        """Write the image at `src` as a COG at `dst`; call `on_source_read` once `src` proved sound."""
+        ...
 
 
 @dataclass
@@ -47,7 +44,8 @@ class JobReport:
 
     source: ObjectLocation
     output: ObjectLocation
-    archive: ObjectLocation
+    archived_copy: ObjectLocation
+    """Where the original's archived copy is (or goes)."""
     outcome: Outcome = Outcome.ARCHIVED
     """ARCHIVED, ALREADY_ARCHIVED (a duplicate delivery) or GONE (nothing to do)."""
     original_bytes: int = 0
@@ -76,59 +74,59 @@ def archive_object(
     with report.phase("inspect"):
         original = store.head(source)
     if original is None:
-        report.outcome = Outcome.ALREADY_ARCHIVED if store.head(report.archive) else Outcome.GONE
+        report.outcome = Outcome.ALREADY_ARCHIVED if store.head(report.archived_copy) else Outcome.GONE
         return report
     if original.size == 0:
         raise EmptyObjectError(f"{source} is empty (0 bytes): nothing to compress or archive")
     report.original_bytes = original.size
-    check_scratch_space(source, original.size, shutil.disk_usage(work_dir).free)
-    with tempfile.TemporaryDirectory(prefix="imagery-", dir=work_dir) as scratch:
-        local = Path(scratch) / f"original{Path(source.key).suffix[:16]}"
+    with scratch_files(source, original.size, work_dir) as scratch:
         with report.phase("download"):
-            store.download(source, original, local)
-        with ThreadPoolExecutor(2) as helpers:
-            checksums = helpers.submit(store.checksums_of, local)
-            archived: list[Future[None]] = []
-
-            def start_archive() -> None:
-                # Once the image proved sound, S3 copies the original while the COG is checked,
-                # measured and uploaded: a bad upload is never archived.
-                if not archived:
-                    archived.append(helpers.submit(_archive, source, original, checksums, store, destinations, report))
-
-            compressed = _compress_unless_published(
-                source, original, local, store, report, compress_image, start_archive
-            )
-            start_archive()
-            if compressed is not None:
-                _upload(source, original, compressed, checksums.result(), store, report)
-            archived[0].result()
+            store.download(source, original, scratch.original)
+        checksums = _publish_and_archive(source, original, scratch, store, destinations, compress_image, report)
         with report.phase("verify"):
-            store.verify_archive(report.archive, checksums.result(), destinations.storage_class)
+            store.verify_archive(report.archived_copy, checksums, destinations.storage_class)
     with report.phase("delete"):
         store.delete(source, original)
     return report
 
 
-def check_scratch_space(source: ObjectLocation, size: int, free: int) -> None:
-    """Refuse, for good, an original that can't fit in scratch space with its COG.
+def _publish_and_archive(
+    source: ObjectLocation,
+    original: StoredObject,
+    scratch: ScratchFiles,
+    store: ImageryStore,
+    destinations: Destinations,
+    compress_image: CompressImage,
+    report: JobReport,
+) -> FileChecksums:
+    """Compress and upload the COG, and copy the original to the archive; the original's checksums.
 
-    Scratch holds the original, the COG and GDAL's temporary overviews: about 1.2 times an
-    uncompressed original (BENCHMARKS.md). Below 1.1 times, the object can never succeed here, and
-    retrying it would only fail again after the download.
+    The original is hashed while it is compressed, and S3 copies it to the archive while the COG
+    is checked, measured and uploaded, but only once the image proved sound: a bad upload is never
+    archived.
     """
-    needed = size + size // 10
-    if needed > free:
-        raise TooLargeError(
-            f"{source} needs at least {needed / GiB:.1f} GiB of scratch space and {free / GiB:.1f} GiB is free: "
-            "raise the function's ephemeral storage (up to 10 GiB) or compress it elsewhere"
-        )
+    with ThreadPoolExecutor(2) as helpers:
+        checksums = helpers.submit(store.checksums_of, scratch.original)
+        archived: list[Future[None]] = []
+
+        def start_archive() -> None:
+            if not archived:
+                archived.append(
+                    helpers.submit(_archive_original, source, original, checksums, store, destinations, report)
+                )
+
+        compressed = _compress_unless_published(source, original, scratch, store, report, compress_image, start_archive)
+        start_archive()
+        if compressed is not None:
+            _upload(source, original, compressed, checksums.result(), store, report)
+        archived[0].result()
+    return checksums.result()
 
 
 def _compress_unless_published(
     source: ObjectLocation,
     original: StoredObject,
-    local: Path,
+    scratch: ScratchFiles,
     store: ImageryStore,
     report: JobReport,
     compress_image: CompressImage,
@@ -139,14 +137,13 @@ def _compress_unless_published(
         published = store.head(report.output)
     if published and published.metadata.get("source-etag") == original.etag.strip('"'):
         return None
-    compressed = local.with_name("compressed.tif")
     with report.phase("compress"):
         try:
-            report.compression = compress_image(local, compressed, on_source_read=on_source_read)
+            report.compression = compress_image(scratch.original, scratch.cog, on_source_read=on_source_read)
         except PermanentError as error:
-            reason = str(error).replace(str(local), source.key)
+            reason = str(error).replace(str(scratch.original), source.key)
             raise type(error)(f"{source} can't be compressed: {reason}") from None
-    return compressed
+    return scratch.cog
 
 
 def _upload(
@@ -159,12 +156,13 @@ def _upload(
 ) -> None:
     if checksums.size != original.size:
         raise SourceChangedError(f"{source} changed while it was downloaded")
+    assert report.compression is not None  # a COG to upload was just compressed
     with report.phase("upload"):
-        metadata = output_metadata(source, original, checksums, report)
+        metadata = output_metadata(source, original, checksums, report.compression)
         store.upload(compressed, report.output, metadata, COG_CONTENT_TYPE)
 
 
-def _archive(
+def _archive_original(
     source: ObjectLocation,
     original: StoredObject,
     checksums: Future[FileChecksums],
@@ -174,26 +172,5 @@ def _archive(
 ) -> None:
     """Copy the original into the archive class, unless a verified copy is already there."""
     with report.phase("archive"):
-        if archive_problems(store.head(report.archive), checksums.result(), destinations.storage_class):
-            store.archive(source, report.archive, destinations.storage_class, original)
-
-
-def output_metadata(
-    source: ObjectLocation, original: StoredObject, checksums: FileChecksums, report: JobReport
-) -> dict[str, str]:
-    """Object metadata of the COG: where it came from and how good it is (ASCII only, as S3 needs)."""
-    result = report.compression
-    assert result is not None
-    encoding = result.encoding
-    return {
-        "source-bucket": source.bucket,
-        "source-key": quote(source.key),
-        "source-etag": original.etag.strip('"'),
-        "source-size": str(original.size),
-        "source-sha256": checksums.sha256,
-        "compressed-size": str(result.compressed_bytes),
-        "compression-ratio": f"{result.ratio:.2f}",
-        "ssim": f"{result.ssim:.4f}",
-        "encoding": encoding.label,
-        "encoding-reason": quote(encoding.reason, safe=" ,:;()-"),
-    }
+        if archive_problems(store.head(report.archived_copy), checksums.result(), destinations.storage_class):
+            store.copy_to_archive(source, report.archived_copy, destinations.storage_class, original)

@@ -13,7 +13,7 @@ from osgeo import gdal
 
 from imagery_archive.errors import CorruptImageError, ResourceExhaustedError
 from imagery_archive.gdal_errors import GdalError, collected_errors
-from imagery_archive.profiles import Encoding
+from imagery_archive.profiles import Encoding, MaskSource
 
 gdal.UseExceptions()
 
@@ -24,7 +24,9 @@ COG_OPTIONS: tuple[str, ...] = (
     "NUM_THREADS=ALL_CPUS",
     "BIGTIFF=IF_SAFER",
 )
-"""Options every output gets: 512-pixel tiles, internal overviews, all CPUs, BigTIFF past 4 GB."""
+"""Options every output gets: 512-pixel tiles, internal overviews made by averaging, all
+CPUs, BigTIFF past 4 GB. They follow the encoding's own options, and GDAL takes the first of two
+equal keys: the complex profile's RESAMPLING=NEAREST wins over AVERAGE."""
 
 
 def write_cog(dataset: gdal.Dataset, encoding: Encoding, dst: Path) -> None:
@@ -62,12 +64,16 @@ def write_cog(dataset: gdal.Dataset, encoding: Encoding, dst: Path) -> None:
             gdal.SetThreadLocalConfigOption("CPL_TMPDIR", previous_tmpdir)
     failures = [error for error in reported if error.is_failure]
     if failures:
-        raise _classified(failures, dst)
+        raise _failure_as_error(failures, dst)
 
 
-def _classified(failures: list[GdalError], dst: Path) -> Exception:
-    """The input's fault (permanent) unless GDAL failed on the output side (disk full, bad path) or ran
-    out of memory: those are the machine's state, and a retry can succeed."""
+def _failure_as_error(failures: list[GdalError], dst: Path) -> Exception:
+    """The exception GDAL's failure messages amount to, for the caller to raise.
+
+    The input's fault (a permanent `CorruptImageError`), unless GDAL failed on the output side
+    (disk full, bad path) or ran out of memory: those are the machine's state, so an `OSError` or a
+    `ResourceExhaustedError`, and the event is retried.
+    """
     output_side = (str(dst), "No space left", "Attempt to create")
     about_output = [f.message for f in failures if any(sign in f.message for sign in output_side)]
     if about_output:
@@ -81,13 +87,13 @@ def _classified(failures: list[GdalError], dst: Path) -> Exception:
 
 
 def _mask_option(dataset: gdal.Dataset, encoding: Encoding) -> str | int | None:
-    if encoding.mask_from == "alpha":
+    if encoding.mask_from is MaskSource.ALPHA:
         return next(
             b
             for b in range(1, dataset.RasterCount + 1)
             if dataset.GetRasterBand(b).GetColorInterpretation() == gdal.GCI_AlphaBand
         )
-    if encoding.mask_from == "nodata":
+    if encoding.mask_from is MaskSource.NODATA:
         return "mask,1"
     return None  # GDAL copies a mask the source already has
 
@@ -104,7 +110,7 @@ def _prepared_source(dataset: gdal.Dataset, encoding: Encoding) -> gdal.Dataset:
     packed = first.GetMetadataItem("NBITS", "IMAGE_STRUCTURE") is not None
     nodata = first.GetNoDataValue()
     # NaN equals nothing, not even itself: GDAL's per-band mask is the one that finds NaN pixels.
-    all_bands_nodata = encoding.mask_from == "nodata" and dataset.RasterCount > 1 and not math.isnan(nodata)
+    all_bands_nodata = encoding.mask_from is MaskSource.NODATA and dataset.RasterCount > 1 and not math.isnan(nodata)
     if not all_bands_nodata and not packed:
         return dataset
     virtual = gdal.Translate(

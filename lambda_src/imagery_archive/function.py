@@ -1,4 +1,4 @@
-"""The Lambda function: wires S3 events to the archive job, with logs and metrics.
+"""The Lambda function: wires S3 events (and S3 Batch Operations tasks) to the archive job, with logs and metrics.
 
 Settings are read and GDAL configured once, at cold start, so a misconfigured function fails
 before it touches any object. Each record of an event is handled on its own: a bad image is tagged
@@ -6,6 +6,10 @@ and skipped, and the other records still run; any other failure is raised after 
 event is done, so Lambda retries (every step is idempotent) and finally routes the event to the
 failure queue. A COG that fails our own checks is not the input's fault and would fail again: its
 record goes to the failure queue at once (`FAILURE_QUEUE_URL`), without burning the retries.
+
+S3 Batch Operations invokes the same function synchronously, with tasks instead of records: each task
+gets its own answer (`imagery_archive.batch_operations`), and such an invocation never raises, since
+Batch Operations retries the tasks answered `TemporaryFailure` itself.
 """
 
 from __future__ import annotations
@@ -23,12 +27,23 @@ from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from imagery_archive.archive_job import JobReport, archive_object
+from imagery_archive.batch_operations import (
+    BatchInvocation,
+    BatchTask,
+    ResultCode,
+    TaskResult,
+    answer,
+    is_batch_operations_event,
+    refusal,
+    task_result,
+)
 from imagery_archive.compress import InvalidCogError, compress, configure_gdal
 from imagery_archive.errors import PermanentError, SourceChangedError
 from imagery_archive.keys import ObjectLocation, event_key
 from imagery_archive.outcomes import ObjectResult, Outcome
 from imagery_archive.settings import SERVICE_NAME, FunctionSettings
 from imagery_archive.storage import ImageryStore, s3_client
+from imagery_archive.task_standing import standing_of
 
 SETTINGS = FunctionSettings.from_env()
 configure_gdal(cache_mb=SETTINGS.gdal_cache_mb, tmp_dir=SETTINGS.work_dir)
@@ -50,7 +65,9 @@ class RetryableError(Exception):
 @metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Archive every object of an S3 ObjectCreated event; returns what happened to each."""
+    """Archive every object of an S3 ObjectCreated event or Batch Operations invocation; returns what happened."""
+    if is_batch_operations_event(event):
+        return answer_batch_operations(BatchInvocation.from_event(event))
     results = [archive_one(event_object(record), record.raw_event) for record in S3Event(event).records]
     retried = next((result.retry_cause for result in results if result.retry_cause is not None), None)
     if retried is not None:
@@ -87,6 +104,39 @@ def archive_one(source: ObjectLocation, record: Mapping[str, Any] | None = None)
         return counted(ObjectResult(source, Outcome.RETRY, str(error), retry_cause=error))
     record_report(report)
     return counted(ObjectResult(source, report.outcome, report=report))
+
+
+def answer_batch_operations(invocation: BatchInvocation) -> dict[str, Any]:
+    """The documented response to an S3 Batch Operations invocation: one result per task, never an exception."""
+    logger.info(
+        "S3 Batch Operations invocation",
+        extra={
+            "job": invocation.job_id,
+            "schema": invocation.schema_version,
+            "tasks": len(invocation.tasks),
+            "user_arguments": dict(invocation.user_arguments),
+        },
+    )
+    return invocation.response([answer_task(task) for task in invocation.tasks])
+
+
+def answer_task(task: BatchTask) -> TaskResult:
+    """Run one task's object through the job, unless it must not run (see `batch_operations.refusal`)."""
+    if task.location is None:
+        logger.error("Malformed S3 Batch Operations task", extra={"reason": task.problem})
+        return answer(task, ResultCode.PERMANENT_FAILURE, task.problem)
+    subject = {"object": str(task.location), "version": task.version_id, "task": task.task_id}
+    try:
+        refused = refusal(task, standing_of(STORE.client, task.location))
+    except Exception as error:
+        logger.exception("Left in place: will be retried", extra=subject)
+        return answer(task, ResultCode.TEMPORARY_FAILURE, f"transient error (left in place, retried): {error}")
+    if refused is not None:
+        logger.info("Task not run", extra={**subject, "reason": refused.text})
+        return refused
+    result = task_result(task, archive_one(task.location))
+    logger.info("Task answered", extra={**subject, "result": result.code.value, "reason": result.text})
+    return result
 
 
 def counted(result: ObjectResult) -> ObjectResult:
@@ -139,7 +189,7 @@ def record_report(report: JobReport) -> None:
         "object": str(report.source),
         "outcome": str(report.outcome),
         "output": str(report.output),
-        "archive": str(report.archive),
+        "archive": str(report.archived_copy),
         "original_bytes": report.original_bytes,
         "seconds": {phase: round(seconds, 3) for phase, seconds in report.seconds.items()},
     }

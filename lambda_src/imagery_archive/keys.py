@@ -5,7 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import unquote_plus
 
-IMAGERY_SUFFIXES = (".tif", ".tiff", ".ntf", ".nitf", ".jp2")
+IMAGERY_FORMATS: dict[str, tuple[str, ...]] = {
+    "GeoTIFF": (".tif", ".tiff"),
+    "NITF": (".ntf", ".nitf"),
+    "JPEG 2000": (".jp2",),
+}
+"""The imagery formats the pipeline takes, each with its file name suffixes (lower case)."""
+IMAGERY_SUFFIXES = tuple(suffix for suffixes in IMAGERY_FORMATS.values() for suffix in suffixes)
 """File name suffixes of the imagery the pipeline takes, in any letter case (the stack's trigger lists both)."""
 
 

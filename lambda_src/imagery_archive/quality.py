@@ -1,8 +1,9 @@
-"""How close a compressed image is to its original: SSIM on a cheap decimated read.
+"""How close a compressed image is to its original: SSIM over the pixels a user gets.
 
-Both images are read at full resolution (overviews ignored, so the comparison is of the pixels a
-user gets, not of differently resampled pyramids): whole up to `EXACT_SIZE` pixels on the long side,
-decimated by nearest neighbour to `PREVIEW_SIZE` beyond, and compared band by band with scikit-image's SSIM over the
+Both images are read at full resolution, overviews ignored (the comparison is of the pixels a user
+gets, not of differently resampled pyramids): whole up to `EXACT_SIZE` pixels on the long side,
+which makes the SSIM exact, and decimated by nearest neighbour to `PREVIEW_SIZE` beyond, which
+keeps a large scene's check cheap. Bands are compared one by one with scikit-image's SSIM over the
 valid pixels only: what lies under a nodata mask is no one's data.
 """
 
@@ -13,9 +14,9 @@ from osgeo import gdal
 from skimage.metrics import structural_similarity
 
 PREVIEW_SIZE = 1024
+"""Long side of the decimated read of an image larger than `EXACT_SIZE`: its SSIM is of a subsample."""
 EXACT_SIZE = 2048
 """Images up to this long side are compared whole at full resolution: exact SSIM, still cheap."""
-"""Long side of the decimated read: exact SSIM for images up to this size, a subsample beyond."""
 
 
 SSIM_WINDOW = 7
@@ -29,7 +30,7 @@ def preview_shape(width: int, height: int, limit: int = PREVIEW_SIZE) -> tuple[i
 
 
 def read_preview(path: str, bands: tuple[int, ...] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(pixels as bands x rows x cols, validity mask) decimated from full resolution."""
+    """(pixels as bands x rows x cols, validity mask) at full resolution, decimated beyond `EXACT_SIZE`."""
     dataset = gdal.OpenEx(path, gdal.OF_RASTER, open_options=["OVERVIEW_LEVEL=NONE"])
     long_side = max(dataset.RasterXSize, dataset.RasterYSize)
     limit = long_side if long_side <= EXACT_SIZE else PREVIEW_SIZE

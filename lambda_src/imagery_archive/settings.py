@@ -1,14 +1,19 @@
 """The function's configuration: environment variables read once, at start-up, into typed settings.
 
 A wrong value fails the cold start with a message naming the variable, rather than failing every
-object later with a less obvious error.
+object later with a less obvious error. The validators of the values the function takes (codec,
+quality, error bound, SSIM target, storage class, key prefixes) are public: the CDK app checks its
+`cdk.json` context with the same ones, so a value that synthesizes is a value the function accepts.
+Each takes the name to put in its message (`QUALITY`, or "cdk.json context 'quality'") and the raw
+value, a string from the environment or any JSON value from `cdk.json`. The defaults are those of
+`CompressionProfile` and `Destinations`, written down once, there.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from imagery_archive.errors import SettingsError
@@ -17,18 +22,19 @@ from imagery_archive.profiles import CODECS, CompressionProfile
 
 SERVICE_NAME = "imagery-archive"
 """The service name in every log line and metric (Powertools' `service`), wherever the job runs."""
+METRICS_NAMESPACE = "ImageryArchive"
+"""The CloudWatch namespace of the deployed function's metrics (the stack sets it; tools use their own)."""
 
-ARCHIVE_STORAGE_CLASSES = frozenset(
-    {
-        "STANDARD",
-        "STANDARD_IA",
-        "ONEZONE_IA",
-        "INTELLIGENT_TIERING",
-        "GLACIER_IR",
-        "GLACIER",
-        "DEEP_ARCHIVE",
-    }
+ARCHIVE_STORAGE_CLASSES = (
+    "DEEP_ARCHIVE",
+    "GLACIER",
+    "GLACIER_IR",
+    "INTELLIGENT_TIERING",
+    "ONEZONE_IA",
+    "STANDARD",
+    "STANDARD_IA",
 )
+"""The S3 storage classes an archived original may be copied into."""
 
 
 @dataclass(frozen=True)
@@ -52,70 +58,117 @@ class FunctionSettings:
         if not output_bucket:
             raise SettingsError("OUTPUT_BUCKET is required: the bucket that receives output/ and archive/")
         return cls(
-            destinations=Destinations(
-                bucket=output_bucket,
-                output_prefix=_prefix(env, "OUTPUT_PREFIX", "output/"),
-                archive_prefix=_prefix(env, "ARCHIVE_PREFIX", "archive/"),
-                storage_class=_choice(env, "ARCHIVE_STORAGE_CLASS", "GLACIER", ARCHIVE_STORAGE_CLASSES),
-            ),
-            profile=CompressionProfile(
-                codec=_choice(env, "COMPRESSION", "JPEG", frozenset(CODECS)),
-                quality=int(_number(env, "QUALITY", "75", low=1, high=100, integer=True)),
-                max_z_error=_number(env, "MAX_Z_ERROR", "0", low=0, high=None),
-                target_ssim=_optional_ssim(env),
-            ),
-            work_dir=env.get("CPL_TMPDIR") or env.get("TMPDIR") or "/tmp",
-            gdal_cache_mb=int(_number(env, "GDAL_CACHEMAX", "128", low=16, integer=True)),
+            destinations=_destinations(env, output_bucket),
+            profile=_profile(env),
+            work_dir=env.get("CPL_TMPDIR") or env.get("TMPDIR") or cls.work_dir,
+            gdal_cache_mb=parse_whole_number("GDAL_CACHEMAX", env.get("GDAL_CACHEMAX", cls.gdal_cache_mb), low=16),
             failure_queue_url=_queue_url(env, "FAILURE_QUEUE_URL"),
         )
 
 
-def _prefix(env: Mapping[str, str], name: str, default: str) -> str:
-    value = env.get(name, default)
-    if not value or value.startswith("/") or not value.endswith("/"):
-        raise SettingsError(f"{name}={value!r}: a key prefix must be non-empty, relative, and end with '/'")
-    return value
+def _destinations(env: Mapping[str, str], bucket: str) -> Destinations:
+    return Destinations(
+        bucket=bucket,
+        output_prefix=parse_key_prefix("OUTPUT_PREFIX", env.get("OUTPUT_PREFIX", Destinations.output_prefix)),
+        archive_prefix=parse_key_prefix("ARCHIVE_PREFIX", env.get("ARCHIVE_PREFIX", Destinations.archive_prefix)),
+        storage_class=parse_storage_class(
+            "ARCHIVE_STORAGE_CLASS", env.get("ARCHIVE_STORAGE_CLASS", Destinations.storage_class)
+        ),
+    )
 
 
 def _queue_url(env: Mapping[str, str], name: str) -> str | None:
     value = env.get(name, "").strip()
     if value and not value.startswith(("https://", "http://")):
-        raise SettingsError(f"{name}={value!r} is not an SQS queue URL (https://sqs.<region>.amazonaws.com/...)")
+        raise invalid_setting(name, "an SQS queue URL (https://sqs.<region>.amazonaws.com/...)", value)
     return value or None
 
 
-def _choice(env: Mapping[str, str], name: str, default: str, allowed: frozenset[str]) -> str:
-    value = env.get(name, default).strip().upper()
-    if value not in allowed:
-        raise SettingsError(f"{name}={value!r} is not one of {', '.join(sorted(allowed))}")
-    return value
+def _profile(env: Mapping[str, str]) -> CompressionProfile:
+    target_ssim = env.get("TARGET_SSIM", "")
+    return CompressionProfile(
+        codec=parse_codec("COMPRESSION", env.get("COMPRESSION", CompressionProfile.codec)),
+        quality=parse_quality("QUALITY", env.get("QUALITY", CompressionProfile.quality)),
+        max_z_error=parse_max_z_error("MAX_Z_ERROR", env.get("MAX_Z_ERROR", CompressionProfile.max_z_error)),
+        target_ssim=parse_target_ssim("TARGET_SSIM", target_ssim) if target_ssim.strip() else None,
+    )
 
 
-def _number(
-    env: Mapping[str, str],
-    name: str,
-    default: str,
-    *,
-    low: float,
-    high: float | None = None,
-    integer: bool = False,
-) -> float:
-    raw = env.get(name, default).strip()
+def invalid_setting(name: str, expected: str, raw: object) -> SettingsError:
+    """The error for a wrong value: `name` (the variable or context key) comes first."""
+    return SettingsError(f"{name} must be {expected}, got {raw!r}")
+
+
+def parse_whole_number(name: str, raw: object, *, low: int, high: int | None = None) -> int:
+    """An integer (or its text) from `low` to `high`; a bool, a fraction or other text is refused."""
+    expected = f"a whole number from {low} to {high}" if high is not None else f"a whole number of at least {low}"
+    if isinstance(raw, bool) or not isinstance(raw, int | str):
+        raise invalid_setting(name, expected, raw)
     try:
-        value = int(raw) if integer else float(raw)
+        value = int(raw)
     except ValueError:
-        kind = "a whole number" if integer else "a number"
-        raise SettingsError(f"{name}={raw!r} is not {kind}") from None
-    if not math.isfinite(value) or value < low or (high is not None and value > high):
-        bounds = f"from {low} to {high}" if high is not None else f"at least {low}"
-        raise SettingsError(f"{name}={raw!r} is out of range: it must be {bounds}")
+        raise invalid_setting(name, expected, raw) from None
+    if value < low or (high is not None and value > high):
+        raise invalid_setting(name, expected, raw)
     return value
 
 
-def _optional_ssim(env: Mapping[str, str]) -> float | None:
-    if not env.get("TARGET_SSIM", "").strip():
-        return None
-    value = _number(env, "TARGET_SSIM", "", low=0.0, high=1.0)
-    if value in (0.0, 1.0):
-        raise SettingsError(f"TARGET_SSIM={value} must lie strictly between 0 and 1")
+def parse_number(name: str, raw: object, expected: str) -> float:
+    """A finite number (or its text); a bool, NaN or infinity is refused. `expected` describes the range."""
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        raise invalid_setting(name, expected, raw)
+    try:
+        value = float(raw)
+    except ValueError:
+        raise invalid_setting(name, expected, raw) from None
+    if not math.isfinite(value):
+        raise invalid_setting(name, expected, raw)
     return value
+
+
+def parse_choice(name: str, raw: object, allowed: Iterable[str], normalise: Callable[[str], str] = str.upper) -> str:
+    """One of `allowed`, in any letter case and with spaces around it; returned as `normalise` spells it."""
+    choices = tuple(allowed)
+    if not isinstance(raw, str) or normalise(raw.strip()) not in choices:
+        raise invalid_setting(name, "one of " + ", ".join(choices), raw)
+    return normalise(raw.strip())
+
+
+def parse_codec(name: str, raw: object) -> str:
+    """The codec for 8-bit imagery (`CompressionProfile.codec`)."""
+    return parse_choice(name, raw, CODECS)
+
+
+def parse_quality(name: str, raw: object) -> int:
+    """The JPEG/WEBP quality, 1-100."""
+    return parse_whole_number(name, raw, low=1, high=100)
+
+
+def parse_max_z_error(name: str, raw: object) -> float:
+    """The error bound for 16-bit and float imagery: 0 (lossless) or more."""
+    expected = "a number >= 0"
+    value = parse_number(name, raw, expected)
+    if value < 0:
+        raise invalid_setting(name, expected, raw)
+    return value
+
+
+def parse_target_ssim(name: str, raw: object) -> float:
+    """The SSIM the JPEG/WEBP quality is chosen to reach: strictly between 0 and 1."""
+    expected = "a number between 0 and 1 (exclusive)"
+    value = parse_number(name, raw, expected)
+    if not 0 < value < 1:
+        raise invalid_setting(name, expected, raw)
+    return value
+
+
+def parse_storage_class(name: str, raw: object) -> str:
+    """The storage class of archived originals."""
+    return parse_choice(name, raw, ARCHIVE_STORAGE_CLASSES)
+
+
+def parse_key_prefix(name: str, raw: object) -> str:
+    """A key prefix: non-empty, relative, ending in '/', and without '*' (which IAM reads as a wildcard)."""
+    if not isinstance(raw, str) or not raw.endswith("/") or raw.startswith("/") or "*" in raw:
+        raise invalid_setting(name, "a key prefix ending in '/' (for example 'output/')", raw)
+    return raw

@@ -4,13 +4,12 @@ Safety rests on three S3 features used together: the archive is a server-side co
 original is still the version that was compressed (`CopySourceIfMatch`); the copy is checked by
 size and a SHA-256 that S3 computes itself, against the SHA-256 of the bytes the function read (a
 Glacier object can't be read back); and the original is deleted only if it is still that version
-(`IfMatch`), so a re-upload during processing is never lost.
+(`IfMatch`), so a re-upload during processing is never lost. The checksum arithmetic, and the part
+layout of a multipart copy that it depends on, are in `checksums`.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import math
 import os
 import re
@@ -25,14 +24,17 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from imagery_archive.checksums import (
+    PREFERRED_PART_SIZE,
+    SINGLE_COPY_LIMIT,
+    FileChecksums,
+    MiB,
+    copy_part_size,
+    file_checksums,
+)
 from imagery_archive.errors import ArchiveNotVerifiedError, SourceChangedError
 from imagery_archive.keys import ObjectLocation
 
-MiB = 1024 * 1024
-GiB = 1024 * MiB
-SINGLE_COPY_LIMIT = 5 * GiB
-"""The largest object one CopyObject can copy; larger ones are copied part by part."""
-MAX_PARTS = 10_000
 S3_MAX_ATTEMPTS = 10
 """Attempts per S3 request (the first and nine retries) before a throttled call fails the object."""
 FAILURE_TAG = "imagery-archive:status"
@@ -62,50 +64,6 @@ class StoredObject:
         return {"Bucket": location.bucket, "Key": location.key, **version}
 
 
-@dataclass(frozen=True)
-class FileChecksums:
-    """SHA-256 of a local file, whole and per copy part, as S3 reports them (base64)."""
-
-    size: int
-    sha256: str
-    part_digests: tuple[bytes, ...]
-
-    def expected_s3_checksum(self) -> str:
-        """The ChecksumSHA256 S3 gives the copy: of the whole, or of the part digests plus '-N'."""
-        if len(self.part_digests) <= 1:
-            return self.sha256
-        combined = hashlib.sha256(b"".join(self.part_digests)).digest()
-        return f"{base64.b64encode(combined).decode()}-{len(self.part_digests)}"
-
-
-def copy_part_size(size: int, preferred: int = 512 * MiB) -> int:
-    """Part size of a multipart copy: `preferred`, grown (in MiB) to stay within 10,000 parts."""
-    return max(preferred, math.ceil(size / MAX_PARTS / MiB) * MiB)
-
-
-def file_checksums(path: Path, size_limit: int = SINGLE_COPY_LIMIT, part_size: int | None = None) -> FileChecksums:
-    """Hash `path` in one pass; part digests are kept only if the copy will be multipart."""
-    size = path.stat().st_size
-    multipart = size > size_limit
-    part_size = part_size or copy_part_size(size)
-    whole, part, digests, in_part = hashlib.sha256(), hashlib.sha256(), [], 0
-    with path.open("rb") as stream:
-        while chunk := stream.read(8 * MiB):
-            whole.update(chunk)
-            if multipart:
-                while chunk:
-                    take = chunk[: part_size - in_part]
-                    part.update(take)
-                    in_part += len(take)
-                    chunk = chunk[len(take) :]
-                    if in_part == part_size:
-                        digests.append(part.digest())
-                        part, in_part = hashlib.sha256(), 0
-    if multipart and in_part:
-        digests.append(part.digest())
-    return FileChecksums(size, base64.b64encode(whole.digest()).decode(), tuple(digests))
-
-
 def s3_client(**options: Any) -> Any:
     """The S3 client every entry point uses: botocore's adaptive retry mode, so a bulk upload that makes S3
     answer `SlowDown` slows this client down (client-side rate limiting) instead of failing objects."""
@@ -118,14 +76,14 @@ def error_code(error: ClientError) -> str:
 
 
 class ImageryStore:
-    """Downloads, uploads, archives, verifies, deletes and tags objects through one S3 client."""
+    """Downloads, uploads, copies to the archive, verifies, deletes and tags objects through one S3 client."""
 
     def __init__(
         self,
         client: Any,
         transfer: TransferConfig | None = None,
         single_copy_limit: int = SINGLE_COPY_LIMIT,
-        copy_part_size: int = 512 * MiB,
+        copy_part_size: int = PREFERRED_PART_SIZE,
         copy_workers: int = 8,
     ) -> None:
         self.client = client
@@ -197,7 +155,7 @@ class ImageryStore:
         extra = {"ChecksumAlgorithm": "SHA256", "Metadata": dict(metadata), "ContentType": content_type}
         self.client.upload_file(str(path), location.bucket, location.key, ExtraArgs=extra, Config=self._transfer)
 
-    def archive(
+    def copy_to_archive(
         self, source: ObjectLocation, target: ObjectLocation, storage_class: str, original: StoredObject
     ) -> None:
         """Server-side copy of exactly the `original` version into `storage_class`: no byte passes here."""
@@ -222,6 +180,13 @@ class ImageryStore:
     def _multipart_copy(
         self, source: ObjectLocation, target: ObjectLocation, storage_class: str, original: StoredObject
     ) -> None:
+        """Copy an object beyond CopyObject's 5 GiB part by part, with the part size `checksums_of` assumed.
+
+        Written by hand rather than with boto3's managed `copy`, because the copy is verified by the
+        checksum S3 computes over its parts' digests: its part boundaries must be those the expected
+        checksum was computed with (`copy_part_size`), and the managed copy chooses its own part size.
+        Every part is copied only if the source is still the `original` version (`CopySourceIfMatch`).
+        """
         part_size = copy_part_size(original.size, self.preferred_part_size)
         tags = self.client.get_object_tagging(Bucket=source.bucket, Key=source.key, **_version(original))["TagSet"]
         upload = self.client.create_multipart_upload(

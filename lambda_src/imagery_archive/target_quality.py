@@ -63,9 +63,15 @@ class QualitySearch:
         self.close()
 
     def close(self) -> None:
-        """Free every crop and trial, with the sidecars (.msk) GDAL leaves beside them."""
+        """Free every crop and trial, with the sidecars (.msk) GDAL leaves beside them, then their folder.
+
+        GDAL 3.10 keeps an emptied /vsimem folder until it is removed (a warm Lambda would collect one per
+        image); GDAL 3.6 has no such folder once its last file is gone, and fails to remove it.
+        """
         for name in gdal.ReadDir(self._folder) or []:
             gdal.Unlink(f"{self._folder}/{name}")
+        if gdal.VSIStatL(self._folder) is not None:
+            gdal.Rmdir(self._folder)
 
     def trial_ssim(self, quality: int) -> float:
         """The mean SSIM of the trial windows encoded at `quality` (each quality encoded once)."""
