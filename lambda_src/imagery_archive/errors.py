@@ -43,6 +43,10 @@ class ResourceExhaustedError(ImageryArchiveError):
     """GDAL ran out of memory: the state of this machine, not a fault of the input. Transient."""
 
 
+class ScratchSpaceTakenError(ImageryArchiveError):
+    """The object would fit in an empty scratch space, but not in what is free now. Transient."""
+
+
 class SourceChangedError(ImageryArchiveError):
     """The input object was replaced while it was processed; its new version has an event of its own."""
 

@@ -15,6 +15,7 @@ Batch Operations retries the tasks answered `TemporaryFailure` itself.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from functools import partial
 from typing import Any
@@ -41,6 +42,7 @@ from imagery_archive.compress import InvalidCogError, compress, configure_gdal
 from imagery_archive.errors import PermanentError, SourceChangedError
 from imagery_archive.keys import ObjectLocation, event_key
 from imagery_archive.outcomes import ObjectResult, Outcome
+from imagery_archive.scratch import sweep_stale_scratch
 from imagery_archive.settings import SERVICE_NAME, FunctionSettings
 from imagery_archive.storage import ImageryStore, s3_client
 from imagery_archive.task_standing import standing_of
@@ -66,6 +68,9 @@ class RetryableError(Exception):
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Archive every object of an S3 ObjectCreated event or Batch Operations invocation; returns what happened."""
+    swept = sweep_stale_scratch(SETTINGS.work_dir, started=time.time())
+    if swept:
+        logger.warning("Removed scratch left by an invocation that timed out or was killed", extra={"folders": swept})
     if is_batch_operations_event(event):
         return answer_batch_operations(BatchInvocation.from_event(event))
     results = [archive_one(event_object(record), record.raw_event) for record in S3Event(event).records]
