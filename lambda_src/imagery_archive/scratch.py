@@ -21,7 +21,6 @@ from imagery_archive.checksums import GiB
 from imagery_archive.errors import ScratchSpaceTakenError, TooLargeError
 from imagery_archive.keys import ObjectLocation
 
-
 SCRATCH_FOLDER_PREFIX = "imagery-"
 """Every object's folder under the work directory starts so: the sweep removes nothing else."""
 
