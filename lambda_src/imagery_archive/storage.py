@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import boto3
 from boto3.s3.transfer import TransferConfig
@@ -35,6 +36,15 @@ from imagery_archive.checksums import (
 from imagery_archive.errors import ArchiveNotVerifiedError, SourceChangedError
 from imagery_archive.keys import ObjectLocation
 
+COPIED_HEADERS = (
+    "ContentType",
+    "ContentEncoding",
+    "CacheControl",
+    "ContentDisposition",
+    "ContentLanguage",
+    "Expires",
+)
+"""The object's system metadata that CopyObject (MetadataDirective=COPY) keeps, besides its user metadata."""
 S3_MAX_ATTEMPTS = 10
 """Attempts per S3 request (the first and nine retries) before a throttled call fails the object."""
 FAILURE_TAG = "imagery-archive:status"
@@ -52,6 +62,9 @@ class StoredObject:
     metadata: Mapping[str, str] = field(default_factory=dict)
     version_id: str | None = None
     """The version HeadObject found, in a versioned bucket: every later step is pinned to it."""
+    headers: Mapping[str, Any] = field(default_factory=dict)
+    """The system metadata a copy keeps (`COPIED_HEADERS`: Content-Type, Content-Encoding, ...), as
+    HeadObject names them, so a multipart copy can set them as CopyObject carries them over."""
 
     @property
     def pinned(self) -> dict[str, str]:
@@ -118,6 +131,7 @@ class ImageryStore:
             checksum_sha256=response.get("ChecksumSHA256"),
             metadata=response.get("Metadata", {}),
             version_id=response.get("VersionId"),
+            headers={name: response[name] for name in COPIED_HEADERS if response.get(name) is not None},
         )
 
     def download(self, location: ObjectLocation, original: StoredObject, path: Path) -> None:
@@ -195,7 +209,9 @@ class ImageryStore:
             StorageClass=storage_class,
             ChecksumAlgorithm="SHA256",
             Metadata=dict(original.metadata),
-            Tagging="&".join(f"{t['Key']}={t['Value']}" for t in tags),
+            # A query string: keys and values with spaces, '&', '=' or non-ASCII must be encoded.
+            Tagging=urlencode([(tag["Key"], tag["Value"]) for tag in tags], quote_via=quote),
+            **original.headers,
         )
         upload_id = upload["UploadId"]
 
