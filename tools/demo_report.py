@@ -99,7 +99,8 @@ def _checks_section(run: DemoRun) -> list[str]:
         "Checked in the buckets at the end:",
         f"  archive/: {matching} of {len(run.archives_match_files)} originals have ChecksumSHA256 = SHA-256 of the "
         f"bundled file, the same size, and class {run.storage_class}",
-        f"  output/: {sum(k.startswith('output/') for k in run.output_keys)} COGs in S3 Standard",
+        f"  output/: {sum(key.startswith('output/') and key.endswith('.tif') for key in run.output_keys)} "
+        "COGs in S3 Standard",
         f"  input bucket: {len(run.left_in_place)} object(s) left, {len(failed)} tagged as failed",
     ]
     for item in run.left_in_place:

@@ -24,6 +24,7 @@ from imagery_archive.outcomes import ObjectResult
 from imagery_archive.settings import SERVICE_NAME
 from imagery_archive.storage import FAILURE_TAG, REASON_TAG
 from tools import pricing
+from tools.demo_catalog import stac_report
 from tools.demo_proof import Proof, prove_order, sha256_b64
 from tools.figures import Comparison, side_by_side
 from tools.local_function import Invocation, LocalFunction
@@ -125,6 +126,7 @@ def run_demo(
         run = _read_back(client, files, invocations, storage_class)
         shown = [sample for sample in samples if sample.name in figure_samples] or list(samples[:1])
         figure = _figure(client, out_dir, shown, run["rows"])
+        echo(stac_report(client, OUTPUT_BUCKET, out_dir / "stac"))
     originals = [row.original_bytes for row in run["rows"]]
     compressed = [row.compressed_bytes for row in run["rows"]]
     saved = pricing.savings(prices, originals, compressed, storage_class)
@@ -168,7 +170,7 @@ def _read_back(client: Any, files: dict[str, bytes], invocations: dict[str, Invo
     """The table, the proofs and the final checks, from the buckets and the recorded calls."""
     rows, proofs, matches = [], [], {}
     outputs, output_key_of = {}, {}
-    for output_key in listing(client, OUTPUT_BUCKET, "output/"):
+    for output_key in [key for key in listing(client, OUTPUT_BUCKET, "output/") if key.endswith(".tif")]:
         head = client.head_object(Bucket=OUTPUT_BUCKET, Key=output_key)
         outputs[unquote(head["Metadata"]["source-key"])] = head
         output_key_of[unquote(head["Metadata"]["source-key"])] = output_key

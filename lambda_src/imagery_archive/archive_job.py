@@ -23,6 +23,8 @@ from imagery_archive.cog_metadata import COG_CONTENT_TYPE, output_metadata
 from imagery_archive.errors import EmptyObjectError, PermanentError, SourceChangedError
 from imagery_archive.keys import Destinations, ObjectLocation
 from imagery_archive.outcomes import Outcome
+from imagery_archive.scene import DescribeScene
+from imagery_archive.scene_publisher import publish_scene
 from imagery_archive.scratch import ScratchFiles, scratch_files
 from imagery_archive.storage import ImageryStore, StoredObject, archive_problems
 
@@ -68,8 +70,13 @@ def archive_object(
     destinations: Destinations,
     compress_image: CompressImage,
     work_dir: str = "/tmp",
+    describe_scene: DescribeScene | None = None,
 ) -> JobReport:
-    """Run `source` through the pipeline; see the module docstring for the guarantees."""
+    """Run `source` through the pipeline; see the module docstring for the guarantees.
+
+    With `describe_scene` (`stac.describe_scene`), the COG's STAC Item and thumbnail are written
+    beside it once the archive is verified, before the delete (see `scene_publisher`).
+    """
     report = JobReport(source, destinations.output(source.key), destinations.archive(source.key))
     with report.phase("inspect"):
         original = store.head(source)
@@ -85,9 +92,30 @@ def archive_object(
         checksums = _publish_and_archive(source, original, scratch, store, destinations, compress_image, report)
         with report.phase("verify"):
             store.verify_archive(report.archived_copy, checksums, destinations.storage_class)
+        if describe_scene is not None:
+            with report.phase("catalog"):
+                _describe(source, original, checksums, scratch, store, destinations, describe_scene, report)
     with report.phase("delete"):
         store.delete(source, original)
     return report
+
+
+def _describe(
+    source: ObjectLocation,
+    original: StoredObject,
+    checksums: FileChecksums,
+    scratch: ScratchFiles,
+    store: ImageryStore,
+    destinations: Destinations,
+    describe_scene: DescribeScene,
+    report: JobReport,
+) -> None:
+    """Write the COG's STAC Item and thumbnail: from the COG just made, or from the one published earlier."""
+    if report.compression is None:
+        publish_scene(report, original, None, None, scratch.cog.parent, store, destinations, describe_scene)
+        return
+    fresh = output_metadata(source, original, checksums, report.compression)
+    publish_scene(report, original, scratch.cog, fresh, scratch.cog.parent, store, destinations, describe_scene)
 
 
 def _publish_and_archive(

@@ -44,6 +44,7 @@ from imagery_archive.keys import ObjectLocation, event_key
 from imagery_archive.outcomes import ObjectResult, Outcome
 from imagery_archive.scratch import sweep_stale_scratch
 from imagery_archive.settings import SERVICE_NAME, FunctionSettings
+from imagery_archive.stac import describe_scene
 from imagery_archive.storage import ImageryStore, s3_client
 from imagery_archive.task_standing import standing_of
 
@@ -93,9 +94,8 @@ def archive_one(source: ObjectLocation, record: Mapping[str, Any] | None = None)
         logger.info("Skipped: not an image upload", extra={"object": str(source)})
         return counted(ObjectResult(source, Outcome.SKIPPED))
     try:
-        report = archive_object(
-            source, STORE, SETTINGS.destinations, partial(compress, profile=SETTINGS.profile), SETTINGS.work_dir
-        )
+        compress_image = partial(compress, profile=SETTINGS.profile)
+        report = archive_object(source, STORE, SETTINGS.destinations, compress_image, SETTINGS.work_dir, describe_scene)
     except PermanentError as error:
         logger.error("Left in place: can't be compressed", extra={"object": str(source), "reason": str(error)})
         return counted(mark_failed(source, error))

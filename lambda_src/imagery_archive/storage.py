@@ -16,6 +16,7 @@ import re
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -65,6 +66,8 @@ class StoredObject:
     headers: Mapping[str, Any] = field(default_factory=dict)
     """The system metadata a copy keeps (`COPIED_HEADERS`: Content-Type, Content-Encoding, ...), as
     HeadObject names them, so a multipart copy can set them as CopyObject carries them over."""
+    last_modified: datetime | None = None
+    """When the object was written (an upload's time, for STAC Items of images that state none)."""
 
     @property
     def pinned(self) -> dict[str, str]:
@@ -132,6 +135,7 @@ class ImageryStore:
             metadata=response.get("Metadata", {}),
             version_id=response.get("VersionId"),
             headers={name: response[name] for name in COPIED_HEADERS if response.get(name) is not None},
+            last_modified=response.get("LastModified"),
         )
 
     def download(self, location: ObjectLocation, original: StoredObject, path: Path) -> None:
