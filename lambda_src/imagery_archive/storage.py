@@ -107,6 +107,18 @@ class ImageryStore:
         self.single_copy_limit = single_copy_limit
         self.preferred_part_size = copy_part_size
         self._copy_workers = copy_workers
+        self._keeps_versions: dict[str, bool] = {}
+
+    def keeps_versions(self, bucket: str) -> bool:
+        """True if `bucket` has versioning enabled (an overwritten object survives as an older version).
+
+        Asked once per bucket for the life of this store (the function's: one cold start). A bucket
+        whose versioning is suspended keeps no new versions: False.
+        """
+        if bucket not in self._keeps_versions:
+            status = self.client.get_bucket_versioning(Bucket=bucket).get("Status")
+            self._keeps_versions[bucket] = status == "Enabled"
+        return self._keeps_versions[bucket]
 
     def checksums_of(self, path: Path) -> FileChecksums:
         """The checksums S3 will report for an archived copy of the file at `path`."""
