@@ -58,6 +58,8 @@ class CompressionFunction(Construct):
             description="Compresses uploaded imagery, archives the original, then deletes the upload.",
         )
         self._allow_s3(settings, input_bucket, output_bucket)
+        for statement in permissions.failure_queue_statements(failure_queue):
+            self.role.add_to_principal_policy(statement)
         self.log_group.grant_write(self.role)
         # One image asset, built and pushed once: the large-scene job runs the same image.
         self.image = ecr_assets.DockerImageAsset(
@@ -88,7 +90,8 @@ class CompressionFunction(Construct):
             memory_size=settings.memory_mib,
             ephemeral_storage_size=Size.mebibytes(settings.ephemeral_storage_mib),
             timeout=Duration.minutes(settings.timeout_minutes),
-            environment=function_environment(settings, output_bucket.bucket_name),
+            reserved_concurrent_executions=settings.max_concurrency,
+            environment=function_environment(settings, output_bucket.bucket_name, failure_queue.queue_url),
             role=self.role,
             log_group=self.log_group,
             recursive_loop=lambda_.RecursiveLoop.TERMINATE,
@@ -98,10 +101,11 @@ class CompressionFunction(Construct):
         )
 
 
-def function_environment(settings: PipelineSettings, output_bucket_name: str) -> dict[str, str]:
+def function_environment(settings: PipelineSettings, output_bucket_name: str, failure_queue_url: str) -> dict[str, str]:
     """The function's environment contract; the optional tuning knobs appear only when set in context."""
     environment = {
         "OUTPUT_BUCKET": output_bucket_name,
+        "FAILURE_QUEUE_URL": failure_queue_url,
         "OUTPUT_PREFIX": settings.output_prefix,
         "ARCHIVE_PREFIX": settings.archive_prefix,
         "ARCHIVE_STORAGE_CLASS": settings.archive_storage_class,

@@ -61,7 +61,7 @@ class LargeSceneJob(Construct):
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(self, "Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY)
         self.vpc, subnets, public_ip = self._network(settings)
-        self._roles(settings, input_bucket, output_bucket)
+        self._roles(settings, input_bucket, output_bucket, failure_queue)
         self.security_group = ec2.SecurityGroup(
             self,
             "SecurityGroup",
@@ -92,8 +92,11 @@ class LargeSceneJob(Construct):
         )
         self.failed_jobs = self._send_failed_jobs_to(failure_queue)
 
-    def _roles(self, settings: PipelineSettings, input_bucket: s3.IBucket, output_bucket: s3.IBucket) -> None:
-        """The job's role (exactly the function's S3 statements) and its execution role (image and logs only)."""
+    def _roles(
+        self, settings: PipelineSettings, input_bucket: s3.IBucket, output_bucket: s3.IBucket, failure_queue: sqs.IQueue
+    ) -> None:
+        """The job's role (exactly the function's S3 and failure-report statements) and its execution role (image
+        and logs only)."""
         self.job_role = iam.Role(
             self,
             "JobRole",
@@ -107,6 +110,10 @@ class LargeSceneJob(Construct):
             output_prefix=settings.output_prefix,
             archive_prefix=settings.archive_prefix,
         )
+        for statement in permissions.failure_queue_statements(
+            failure_queue
+        ):  # the job's invalid COGs, as the function's
+            self.job_role.add_to_principal_policy(statement)
         self.execution_role = iam.Role(
             self,
             "ExecutionRole",

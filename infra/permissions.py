@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sqs as sqs
 
 from infra.nag import acknowledge_wildcard_resources
 
@@ -75,7 +76,15 @@ def output_bucket_statements(
         # s3:ListBucket, evaluated for the HeadObject request itself, which carries no s3:prefix: a ListBucket
         # limited by an s3:prefix condition would turn every "not written yet" check into 403 AccessDenied.
         _allow("ListOutputBucketForNotFound", ["s3:ListBucket"], [bucket.bucket_arn]),
+        # In a bucket that keeps no versions, a different original under a key already archived gets its own
+        # archive key instead of overwriting the only copy of the first: the function asks, once per cold start.
+        _allow("CheckOutputBucketVersioning", ["s3:GetBucketVersioning"], [bucket.bucket_arn]),
     ]
+
+
+def failure_queue_statements(queue: sqs.IQueue) -> list[iam.PolicyStatement]:
+    """Report an object whose COG failed the function's own checks, at once (not after every retry)."""
+    return [_allow("ReportOwnOutputFailures", ["sqs:SendMessage"], [queue.queue_arn])]
 
 
 def _allow(sid: str, actions: list[str], resources: list[str]) -> iam.PolicyStatement:

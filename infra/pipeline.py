@@ -63,7 +63,7 @@ class ImageryArchivePipeline(Construct):
             "LargeScenes",
             settings=settings,
             image=self.compression.image,
-            environment=function_environment(settings, self.buckets.output.bucket_name),
+            environment=function_environment(settings, self.buckets.output.bucket_name, self.failures.queue.queue_url),
             input_bucket=self.buckets.input,
             output_bucket=self.buckets.output,
             failure_queue=self.failures.queue,

@@ -40,6 +40,8 @@ LAMBDA_MAX_TIMEOUT_MINUTES = 15
 # Lambda retries a failed asynchronous invocation at most twice and keeps an event at most six hours.
 LAMBDA_MAX_ASYNC_RETRIES = 2
 LAMBDA_MAX_EVENT_AGE_HOURS = 6
+# Lambda keeps at least 100 of an account's default 1,000 concurrent executions unreserved.
+LAMBDA_MAX_RESERVED_CONCURRENCY = 900
 
 MiB = 1024 * 1024
 # AWS Batch on Fargate: the vCPU values a job may ask for, and the memory (MiB) each allows: (low, high, step).
@@ -115,6 +117,13 @@ class PipelineSettings:
         """Objects of at least this size go to the large-scene job: `largeSceneBytes`, or what the function's
         ephemeral storage can safely hold (`imagery_archive.large_scenes.default_threshold`)."""
         return self.large_scene_bytes or default_threshold(self.ephemeral_storage_mib * MiB)
+
+    max_concurrency: int = 20
+    """Reserved concurrency: a bulk upload runs at most this many scenes at once (the others wait in Lambda's
+    event queue, up to `max_event_age_hours`), leaving the account's other functions their share and S3 a
+    request rate it serves without throttling."""
+    output_bucket_versioned: bool = False
+    """The operator's word that an imported output bucket keeps versions; the stack can't check it."""
 
     @classmethod
     def from_context(cls, node: Node) -> PipelineSettings:
@@ -255,6 +264,8 @@ _PARSERS: dict[str, tuple[str, Parse]] = {
     "largeSceneStorageGiB": ("large_scene_storage_gib", _whole_number(*FARGATE_STORAGE_GIB)),
     "largeSceneTimeoutHours": ("large_scene_timeout_hours", _whole_number(1, BATCH_MAX_TIMEOUT_HOURS)),
     "vpcId": ("vpc_id", _matching(_VPC_ID, "a VPC ID such as vpc-0123456789abcdef0")),
+    "maxConcurrency": ("max_concurrency", _whole_number(1, LAMBDA_MAX_RESERVED_CONCURRENCY)),
+    "outputBucketVersioned": ("output_bucket_versioned", _boolean),
 }
 """Context key -> (settings field, validator). The function's own values use the function's validators."""
 

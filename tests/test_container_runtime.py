@@ -74,7 +74,7 @@ def test_the_image_archives_real_scenes_through_its_own_lambda_entry_point(funct
             **lambda_environment(api, settings.memory_mib),
             **FAKE_CREDENTIALS,
             "AWS_ENDPOINT_URL": s3_endpoint,
-            **function_environment(settings, buckets.output),
+            **function_environment(settings, buckets.output, failure_queue_url=""),
         }
         started = time.monotonic()
         with running(

@@ -63,11 +63,20 @@ def _expected_s3_statements(
             "Resource": archive_objects,
         },
         {"Sid": "ListOutputBucketForNotFound", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": output_arn},
+        {
+            "Sid": "CheckOutputBucketVersioning",
+            "Effect": "Allow",
+            "Action": "s3:GetBucketVersioning",
+            "Resource": output_arn,
+        },
     ]
 
 
 def _logs_and_queue_statements(template: Template) -> list[dict[str, Any]]:
+    queue_arn = {"Fn::GetAtt": [logical_id(template, "AWS::SQS::Queue", "Failures/Queue"), "Arn"]}
     return [
+        # An invalid COG of ours is reported to the failure queue at once, by the function itself.
+        {"Sid": "ReportOwnOutputFailures", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": queue_arn},
         {
             "Effect": "Allow",
             "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
@@ -76,7 +85,7 @@ def _logs_and_queue_statements(template: Template) -> list[dict[str, Any]]:
         {
             "Effect": "Allow",
             "Action": ["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
-            "Resource": {"Fn::GetAtt": [logical_id(template, "AWS::SQS::Queue", "Failures/Queue"), "Arn"]},
+            "Resource": queue_arn,
         },
     ]
 

@@ -52,6 +52,7 @@ _CODES = {
     Outcome.FAILED: ResultCode.PERMANENT_FAILURE,
     Outcome.SOURCE_CHANGED: ResultCode.TEMPORARY_FAILURE,
     Outcome.RETRY: ResultCode.TEMPORARY_FAILURE,
+    Outcome.NEEDS_ATTENTION: ResultCode.PERMANENT_FAILURE,
 }
 """SOURCE_CHANGED is retried: unlike a notification, a manifest line gets no second event for the new upload."""
 
@@ -64,6 +65,7 @@ _WORDS = {
     Outcome.FAILED: "failed (tagged, left in place)",
     Outcome.SOURCE_CHANGED: "replaced during processing (left in place, retried)",
     Outcome.RETRY: "transient error (left in place, retried)",
+    Outcome.NEEDS_ATTENTION: "our COG failed its checks (left in place untagged, sent to the failure queue)",
 }
 
 

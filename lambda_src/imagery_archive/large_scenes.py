@@ -66,7 +66,7 @@ def largest_original_for_scratch(scratch_bytes: int) -> int:
     while too_large - fits > 1:
         middle = (fits + too_large) // 2
         try:
-            check_scratch_space(probe, middle, scratch_bytes)
+            check_scratch_space(probe, middle, capacity=scratch_bytes, free=scratch_bytes)
         except TooLargeError:
             too_large = middle
         else:

@@ -61,6 +61,9 @@ class FunctionSettings:
     """GDAL's block cache. Streaming a COG needs about one row of tiles; more only raises peak memory."""
     large_scenes: LargeSceneRouting | None = None
     """Set when large scenes go to AWS Batch; None: the function runs every object itself, as before."""
+    failure_queue_url: str | None = None
+    """Where an object whose COG failed our own checks is reported at once (not retried); unset, such
+    a failure is retried like a transient one."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> FunctionSettings:
@@ -75,6 +78,7 @@ class FunctionSettings:
             work_dir=env.get("CPL_TMPDIR") or env.get("TMPDIR") or cls.work_dir,
             gdal_cache_mb=parse_whole_number("GDAL_CACHEMAX", env.get("GDAL_CACHEMAX", cls.gdal_cache_mb), low=16),
             large_scenes=_large_scene_routing(env),
+            failure_queue_url=_queue_url(env, "FAILURE_QUEUE_URL"),
         )
 
 
@@ -131,6 +135,13 @@ def _large_scene_routing(env: Mapping[str, str]) -> LargeSceneRouting | None:
         )
     threshold = parse_whole_number("LARGE_SCENE_BYTES", env["LARGE_SCENE_BYTES"], low=1)
     return LargeSceneRouting(job_queue=queue, job_definition=definition, threshold_bytes=threshold)
+
+
+def _queue_url(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip()
+    if value and not value.startswith(("https://", "http://")):
+        raise invalid_setting(name, "an SQS queue URL (https://sqs.<region>.amazonaws.com/...)", value)
+    return value or None
 
 
 def _profile(env: Mapping[str, str]) -> CompressionProfile:
