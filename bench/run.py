@@ -57,6 +57,7 @@ S3_CONTENDERS = (
     "ours_webp",
     "ours_target_ssim",
     "ours_target_ssim_webp",
+    "job",
 )
 ALL_CONTENDERS = (
     "gdal_translate",
@@ -65,8 +66,9 @@ ALL_CONTENDERS = (
     "rio_cogeo",
     "ours_webp",
     "ours_target_ssim_webp",
+    "job",
 )
-SCALING_CONTENDERS = ("gdal_translate", "reference", "ours", "rio_cogeo")
+SCALING_CONTENDERS = ("gdal_translate", "reference", "ours", "rio_cogeo", "job")
 DESCRIPTIONS = {
     "gdal_translate": f"`gdal_translate -of COG {' '.join(GDAL_TRANSLATE_OPTIONS)}` on the local file "
     "(compression alone)",
@@ -80,6 +82,8 @@ DESCRIPTIONS = {
     "ours_webp": "our handler with COMPRESSION=WEBP",
     "ours_target_ssim": "our handler with TARGET_SSIM = the reference's SSIM on this scene",
     "ours_target_ssim_webp": "our handler with COMPRESSION=WEBP and TARGET_SSIM = the reference's SSIM",
+    "job": "the large-scene batch job (`python3 -m imagery_archive.job`'s main) end to end, default settings, "
+    "with the environment AWS Batch gives it",
 }
 
 
@@ -156,7 +160,7 @@ def command_and_env(name: str, scene: Path, scratch: Path, spec: Path, session: 
         env["SOURCE_READ"] = name.removeprefix("ours_")
     if name.startswith("ours_target_ssim"):
         env["TARGET_SSIM"] = f"{session.target_ssim[scene.name]:.4f}"
-    return [*python, "ours", str(spec)], env
+    return [*python, "job" if name == "job" else "ours", str(spec)], env
 
 
 def run_one(name: str, scene: Path, scene_name: str, number: int, session: Session) -> Run:
@@ -191,7 +195,7 @@ def run_one(name: str, scene: Path, scene_name: str, number: int, session: Sessi
         output_bytes = _check_s3_outcome(session.s3, key, scene.stat().st_size)
         if number == 1:
             session.s3.download_file(OUTPUT_BUCKET, f"output/{key}", str(kept))
-        if name.startswith("ours"):
+        if name.startswith("ours") or name == "job":
             notes.update(_handler_log(log))
         reset(session.endpoint.url)
     else:

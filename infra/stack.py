@@ -36,6 +36,10 @@ class ImageryArchiveStack(Stack):
         )
         self._output("FailureQueueUrl", pipeline.failures.queue.queue_url, "Events of uploads that failed.")
         self._output("AlarmTopicArn", pipeline.alarms.topic.topic_arn, "Subscribe here for failure alarms.")
+        if pipeline.large_scenes is not None:
+            jobs = pipeline.large_scenes
+            self._output("LargeSceneJobQueue", jobs.queue.job_queue_name, "AWS Batch queue of the large-scene jobs.")
+            self._output("LargeSceneLogGroup", jobs.log_group.log_group_name, "Logs of the large-scene jobs.")
 
     def _output(self, construct_id: str, value: str, description: str) -> None:
         CfnOutput(self, construct_id, value=value, description=description)

@@ -7,7 +7,7 @@ exists, whatever fails and whenever; duplicates are harmless; scratch space is a
 from __future__ import annotations
 
 import base64
-import zlib
+import hashlib
 from functools import partial
 from pathlib import Path
 
@@ -21,6 +21,8 @@ from imagery_archive.errors import (
     ArchiveNotVerifiedError,
     CorruptImageError,
     EmptyObjectError,
+    PermanentError,
+    ScratchSpaceTakenError,
     SourceChangedError,
     TooLargeError,
     UnreadableImageError,
@@ -62,9 +64,9 @@ def test_an_image_is_compressed_archived_verified_then_deleted(buckets, tmp_path
     archived = buckets.client.head_object(Bucket=buckets.output, Key="archive/d/scene.ntf", ChecksumMode="ENABLED")
     original = (SAMPLES / "nitf_jitc_U_1001A_aerial_8bit.ntf").read_bytes()
     assert archived["StorageClass"] == "GLACIER"
-    # boto3 uploads with a CRC32 by default: S3's CRC32 of the copy, equal to the original's, proves it.
-    assert report.proof == "s3-crc32"
-    assert archived["ChecksumCRC32"] == base64.b64encode(zlib.crc32(original).to_bytes(4, "big")).decode()
+    # boto3 uploads with a CRC32 by default: too weak a proof, so the downloaded bytes' SHA-256 proves the copy.
+    assert report.proof == "sha256-of-downloaded-bytes"
+    assert archived["ChecksumSHA256"] == base64.b64encode(hashlib.sha256(original).digest()).decode()
     cog = tmp_path.parent / "downloaded.tif"
     buckets.client.download_file(buckets.output, "output/d/scene.tif", str(cog))
     assert gdal.Open(str(cog)).GetMetadataItem("LAYOUT", "IMAGE_STRUCTURE") == "COG"
@@ -200,8 +202,15 @@ def test_bad_input_is_a_permanent_error_and_nothing_is_written(buckets, tmp_path
     assert list(tmp_path.iterdir()) == []
 
 
-def test_an_original_too_large_for_scratch_space_is_refused_for_good():
+def test_an_original_too_large_even_for_empty_scratch_space_is_refused_for_good():
     source = ObjectLocation("imagery-input", "huge.tif")
-    check_scratch_space(source, size=9 * GiB, free=10 * GiB)  # fits: no error
-    with pytest.raises(TooLargeError, match=r"huge.tif needs at least 9.9 GiB .* 9.0 GiB is free"):
-        check_scratch_space(source, size=9 * GiB, free=9 * GiB)
+    check_scratch_space(source, size=9 * GiB, capacity=10 * GiB, free=10 * GiB)  # fits: no error
+    with pytest.raises(TooLargeError, match=r"huge.tif needs at least 9.9 GiB .* 9.0 GiB in all"):
+        check_scratch_space(source, size=9 * GiB, capacity=9 * GiB, free=9 * GiB)
+
+
+def test_space_taken_by_something_else_is_transient_not_the_objects_fault():
+    source = ObjectLocation("imagery-input", "scene.tif")
+    with pytest.raises(ScratchSpaceTakenError, match="retried") as raised:
+        check_scratch_space(source, size=2 * GiB, capacity=10 * GiB, free=1 * GiB)
+    assert not isinstance(raised.value, PermanentError), "the original must not be tagged failed"

@@ -47,14 +47,17 @@ def test_a_full_object_checksum_is_the_proof_and_the_copy_asks_for_the_same_algo
         (stored(checksum_type="COMPOSITE", CRC32="AAAAAA==-3"), "a checksum of the upload's parts"),
         (stored(checksum_type=None, SHA256="abc=-2"), "a part count without a type: composite"),
         (stored(size=6 * GiB, SHA256="abc="), "a SHA of a multipart copy would be of its parts"),
+        (stored(CRC32="AAAAAA=="), "32 bits: one in four billion other originals would pass for it"),
+        (stored(CRC32C="AAAAAA=="), "32 bits too"),
     ],
 )
 def test_nothing_but_a_comparable_whole_object_checksum_proves_a_copy(original, why):
     assert s3_checksum_proof(original) is None, why
 
 
-def test_a_crc_proves_copies_beyond_5_gib_too():
-    assert s3_checksum_proof(stored(size=6 * GiB, CRC32="AAAAAA==")) == S3ChecksumProof("CRC32", "AAAAAA==", 6 * GiB)
+def test_a_crc64nvme_proves_copies_beyond_5_gib_too():
+    proof = S3ChecksumProof("CRC64NVME", CRC64, 6 * GiB)
+    assert s3_checksum_proof(stored(size=6 * GiB, CRC64NVME=CRC64)) == proof
 
 
 def test_the_proof_rejects_every_mismatch():

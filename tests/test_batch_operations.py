@@ -105,10 +105,13 @@ def test_every_outcome_has_a_result_code_and_transient_ones_are_retried() -> Non
         Outcome.ARCHIVED: ResultCode.SUCCEEDED,
         Outcome.ALREADY_ARCHIVED: ResultCode.SUCCEEDED,
         Outcome.SKIPPED: ResultCode.SUCCEEDED,
+        Outcome.ROUTED: ResultCode.SUCCEEDED,
         Outcome.GONE: ResultCode.PERMANENT_FAILURE,
         Outcome.FAILED: ResultCode.PERMANENT_FAILURE,
         Outcome.SOURCE_CHANGED: ResultCode.TEMPORARY_FAILURE,
         Outcome.RETRY: ResultCode.TEMPORARY_FAILURE,
+        # Reported to the failure queue already; retrying would only write the same invalid COG again.
+        Outcome.NEEDS_ATTENTION: ResultCode.PERMANENT_FAILURE,
     }
     untagged = ObjectResult(task.location, Outcome.FAILED, "bad", retry_cause=OSError("tagging"))  # type: ignore[arg-type]
     assert task_result(task, untagged).code is ResultCode.TEMPORARY_FAILURE, "an untagged bad original is retried"

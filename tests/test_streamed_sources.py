@@ -8,8 +8,6 @@ streamed (no comparable S3 checksum, an older version, a failed read) is downloa
 
 from __future__ import annotations
 
-import base64
-import zlib
 from functools import partial
 from pathlib import Path
 
@@ -18,7 +16,7 @@ from botocore.config import Config
 
 from imagery_archive.archive_job import archive_object
 from imagery_archive.compress import compress
-from imagery_archive.errors import CorruptImageError, SourceChangedError, TooLargeError
+from imagery_archive.errors import CorruptImageError, ScratchSpaceTakenError, SourceChangedError
 from imagery_archive.keys import Destinations, ObjectLocation
 from imagery_archive.profiles import CompressionProfile
 from imagery_archive.source_access import ReadMode, SourceReading
@@ -36,9 +34,17 @@ FORMATS = {
 }
 
 
-def upload(buckets, key: str, sample: str, client=None) -> ObjectLocation:
-    (client or buckets.client).put_object(Bucket=buckets.input, Key=key, Body=(SAMPLES / sample).read_bytes())
+def upload(buckets, key: str, sample: str, client=None, checksum: str | None = "CRC64NVME") -> ObjectLocation:
+    """`sample` uploaded as S3 stores an upload without a checksum since the end of 2024: with a CRC-64/NVME
+    (moto computes it with awscrt, a test requirement)."""
+    extra = {"ChecksumAlgorithm": checksum} if checksum else {}
+    body = (SAMPLES / sample).read_bytes()
+    (client or buckets.client).put_object(Bucket=buckets.input, Key=key, Body=body, **extra)
     return ObjectLocation(buckets.input, key)
+
+
+def s3_crc64(buckets, source: ObjectLocation) -> str:
+    return buckets.client.head_object(Bucket=source.bucket, Key=source.key, ChecksumMode="ENABLED")["ChecksumCRC64NVME"]
 
 
 def compress_watching_scratch(seen: list[list[str]]):
@@ -71,6 +77,7 @@ def gets_by_boto3(client) -> list[str]:
 def test_every_bundled_format_is_streamed_and_archived_without_a_download(buckets, tmp_path, sample):
     key = f"scenes/{sample}"
     source = upload(buckets, key, sample)
+    crc64 = s3_crc64(buckets, source)
     downloads, seen = gets_by_boto3(buckets.client), []
     report = run(buckets, source, tmp_path, compress_image=compress_watching_scratch(seen))
 
@@ -81,12 +88,11 @@ def test_every_bundled_format_is_streamed_and_archived_without_a_download(bucket
     assert all(files == ["compressed.tif.partial"] for files in seen), f"scratch held {seen}"
     assert "download" not in report.seconds
     meta = buckets.client.head_object(Bucket=buckets.output, Key=report.output.key)["Metadata"]
-    assert (meta["source-read"], meta["archive-proof"]) == ("stream", "s3-crc32")
-    crc32 = base64.b64encode(zlib.crc32((SAMPLES / sample).read_bytes()).to_bytes(4, "big")).decode()
-    assert meta["source-crc32"] == crc32
+    assert (meta["source-read"], meta["archive-proof"]) == ("stream", "s3-crc64nvme")
+    assert meta["source-crc64nvme"] == crc64
     assert buckets.keys(buckets.input) == []
     archived = buckets.client.head_object(Bucket=buckets.output, Key=f"archive/{key}", ChecksumMode="ENABLED")
-    assert archived["ChecksumCRC32"] == crc32, "the archive is proved by S3's CRC32 of the copy"
+    assert archived["ChecksumCRC64NVME"] == crc64, "the archive is proved by S3's CRC-64/NVME of the copy"
 
 
 def test_a_streamed_cog_is_the_cog_of_the_downloaded_original(buckets, tmp_path):
@@ -166,7 +172,7 @@ def test_an_original_without_an_s3_checksum_is_downloaded_and_proved_by_its_sha2
     no_checksum = boto3.client(
         "s3", endpoint_url=s3_endpoint, config=Config(request_checksum_calculation="when_required")
     )
-    source = upload(buckets, "old.tif", "shade.tif", client=no_checksum)
+    source = upload(buckets, "old.tif", "shade.tif", client=no_checksum, checksum=None)
     assert ImageryStore(buckets.client).head(source).checksums == {}, "an upload from before S3's default checksums"
     report = run(buckets, source, tmp_path)
     assert report.read.mode is ReadMode.DOWNLOAD
@@ -175,6 +181,13 @@ def test_an_original_without_an_s3_checksum_is_downloaded_and_proved_by_its_sha2
     meta = buckets.client.head_object(Bucket=buckets.output, Key="output/old.tif")["Metadata"]
     assert (meta["source-read"], meta["archive-proof"]) == ("download", "sha256-of-downloaded-bytes")
     assert "source-sha256" in meta
+
+
+def test_an_original_with_only_the_sdks_crc32_is_downloaded_and_proved_by_its_sha256(buckets, tmp_path):
+    source = upload(buckets, "sdk.tif", "shade.tif", checksum=None)  # boto3 adds its default CRC32
+    assert set(ImageryStore(buckets.client).head(source).checksums) == {"CRC32"}
+    report = run(buckets, source, tmp_path)
+    assert (report.read.mode, report.proof) == (ReadMode.DOWNLOAD, "sha256-of-downloaded-bytes")
 
 
 def test_a_crc64nvme_original_is_proved_by_s3s_crc64nvme_of_the_copy(buckets, tmp_path):
@@ -190,7 +203,8 @@ def test_a_crc64nvme_original_is_proved_by_s3s_crc64nvme_of_the_copy(buckets, tm
 
 def test_an_older_version_is_downloaded_by_version_when_streaming_finds_a_newer_one(buckets, tmp_path):
     buckets.client.put_bucket_versioning(Bucket=buckets.input, VersioningConfiguration={"Status": "Enabled"})
-    first = buckets.client.put_object(Bucket=buckets.input, Key="v.tif", Body=(SAMPLES / "shade.tif").read_bytes())
+    body = (SAMPLES / "shade.tif").read_bytes()
+    first = buckets.client.put_object(Bucket=buckets.input, Key="v.tif", Body=body, ChecksumAlgorithm="CRC64NVME")
     upload(buckets, "v.tif", "RGB.byte.tif")
     report = run(buckets, ObjectLocation(buckets.input, "v.tif", first["VersionId"]), tmp_path)
     assert report.outcome == "archived"
@@ -202,7 +216,9 @@ def test_an_older_version_is_downloaded_by_version_when_streaming_finds_a_newer_
 
 def test_a_corrupt_original_that_fails_streaming_is_judged_on_its_download(buckets, tmp_path):
     body = (SAMPLES / "landsat8_b4_150m.tif").read_bytes()
-    buckets.client.put_object(Bucket=buckets.input, Key="cut.tif", Body=body[: len(body) // 2])
+    buckets.client.put_object(
+        Bucket=buckets.input, Key="cut.tif", Body=body[: len(body) // 2], ChecksumAlgorithm="CRC64NVME"
+    )
     downloads = gets_by_boto3(buckets.client)
     with pytest.raises(CorruptImageError, match=r"cut\.tif"):
         run(buckets, ObjectLocation(buckets.input, "cut.tif"), tmp_path)
@@ -214,7 +230,7 @@ def test_auto_downloads_what_fits_and_streams_what_only_fits_streamed(buckets, t
     auto = SourceReading("auto", gdal_sends_headers=True)
     fits = run(buckets, upload(buckets, "a.tif", "shade.tif"), tmp_path, auto)
     assert fits.read.mode is ReadMode.DOWNLOAD, "downloading is faster where the original fits (BENCHMARKS.md)"
-    assert fits.proof == "s3-crc32", "downloaded or not, S3's checksum proves the archive (no hashing)"
+    assert fits.proof == "s3-crc64nvme", "downloaded or not, S3's checksum proves the archive (no hashing)"
 
     half_of_it = (SAMPLES / "landsat8_b4_150m.tif").stat().st_size // 2  # room for a COG, not for the original
     for module in ("imagery_archive.archive_job", "imagery_archive.scratch"):
@@ -222,6 +238,7 @@ def test_auto_downloads_what_fits_and_streams_what_only_fits_streamed(buckets, t
     too_large = run(buckets, upload(buckets, "b.tif", "landsat8_b4_150m.tif"), tmp_path, auto)
     assert too_large.read.mode is ReadMode.STREAM
     assert "too large for scratch space" in too_large.read.reason
-    with pytest.raises(TooLargeError):  # a JPEG 2000 is never streamed: it can't be taken here at all
+    # A JPEG 2000 is never streamed: downloaded, it doesn't fit the (here: mostly taken) scratch space.
+    with pytest.raises(ScratchSpaceTakenError):
         run(buckets, upload(buckets, "c.jp2", "s2_b04_60m.jp2"), tmp_path, auto)
     assert "c.jp2" in buckets.keys(buckets.input), "refused, left in place"

@@ -43,7 +43,7 @@ from tools.cli import Parser, fail, size
 from tools.failed_originals import clear_failure_mark, failed_originals
 from tools.local_function import LocalFunction
 
-NEEDS_ATTENTION = (Outcome.FAILED, Outcome.RETRY, Outcome.SOURCE_CHANGED)
+NEEDS_ATTENTION = (Outcome.FAILED, Outcome.RETRY, Outcome.SOURCE_CHANGED, Outcome.NEEDS_ATTENTION)
 """Outcomes listed with their reasons after the summary: each object is still in the input bucket."""
 
 
@@ -87,6 +87,7 @@ _LABELS = {
     Outcome.ALREADY_ARCHIVED: "already archived",
     Outcome.FAILED: "failed (left in place, tagged)",
     Outcome.RETRY: "to retry (left in place)",
+    Outcome.NEEDS_ATTENTION: "our COG failed its checks (left, untagged)",
     Outcome.SOURCE_CHANGED: "replaced during processing (left)",
     Outcome.GONE: "gone before processing",
 }

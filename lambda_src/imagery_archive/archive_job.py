@@ -13,6 +13,7 @@ own: this one only orders the steps.
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -26,6 +27,7 @@ from imagery_archive.cog_metadata import COG_CONTENT_TYPE, output_metadata
 from imagery_archive.errors import EmptyObjectError, PermanentError, SourceChangedError
 from imagery_archive.keys import Destinations, ObjectLocation
 from imagery_archive.outcomes import Outcome
+from imagery_archive.placement import archive_location, output_location, refuse_to_overwrite
 from imagery_archive.scene import DescribeScene
 from imagery_archive.scene_publisher import publish_scene
 from imagery_archive.scratch import ScratchFiles, check_scratch_space, free_bytes, scratch_files, scratch_needed
@@ -69,8 +71,9 @@ class JobReport:
 
     source: ObjectLocation
     output: ObjectLocation
+    """Where the COG is (or goes): its usual key, or the alternate one if that holds another source's COG."""
     archived_copy: ObjectLocation
-    """Where the original's archived copy is (or goes)."""
+    """Where the original's archived copy is (or goes); see `placement`."""
     outcome: Outcome = Outcome.ARCHIVED
     """ARCHIVED, ALREADY_ARCHIVED (a duplicate delivery) or GONE (nothing to do)."""
     original_bytes: int = 0
@@ -149,7 +152,7 @@ def _describe(
     if report.compression is None or report.read is None:
         publish_scene(report, original, None, None, scratch.cog.parent, store, destinations, describe_scene)
         return
-    fresh = output_metadata(source, original, proof, report.read, report.compression)
+    fresh = output_metadata(source, original, proof, report.read, report.compression, report.archived_copy)
     publish_scene(report, original, scratch.cog, fresh, scratch.cog.parent, store, destinations, describe_scene)
 
 
@@ -169,20 +172,26 @@ def _publish_and_archive(
     to the archive while the COG is checked, measured and uploaded, but only once the image proved
     sound: a bad upload is never archived.
     """
-    with ThreadPoolExecutor(2) as helpers:
+    with ThreadPoolExecutor(3) as helpers:
         proof: Future[ArchiveProof] = Future()
         if s3_proof is not None:
             proof.set_result(s3_proof)
         else:
             proof = helpers.submit(lambda: DownloadedBytesProof(store.checksums_of(scratch.original)))
+        archive_at = helpers.submit(lambda: archive_location(source, proof.result(), store, destinations))
         archived: list[Future[None]] = []
 
         def start_archive() -> None:
             if not archived:
-                archived.append(helpers.submit(_archive_original, source, original, proof, store, destinations, report))
+                archived.append(
+                    helpers.submit(_archive_original, source, original, proof, archive_at, store, destinations, report)
+                )
 
-        compressed = _compress_unless_published(source, original, scratch, store, report, compress_image, start_archive)
+        compressed = _compress_unless_published(
+            source, original, scratch, store, destinations, report, compress_image, start_archive
+        )
         start_archive()
+        report.archived_copy = archive_at.result()
         if compressed is not None:
             _upload(source, original, compressed, proof.result(), store, report)
         archived[0].result()
@@ -194,13 +203,14 @@ def _compress_unless_published(
     original: StoredObject,
     scratch: ScratchFiles,
     store: ImageryStore,
+    destinations: Destinations,
     report: JobReport,
     compress_image: CompressImage,
     on_source_read: Callable[[], None],
 ) -> Path | None:
     """The COG to upload, or None if an earlier delivery already published this very version."""
     with report.phase("inspect"):
-        published = store.head(report.output)
+        report.output, published = output_location(source, store, destinations)
     if published and published.metadata.get("source-etag") == original.etag.strip('"'):
         return None
     assert report.read is not None  # chosen before anything is read
@@ -215,7 +225,8 @@ def _compress_unless_published(
             return scratch.cog
         except Exception as error:  # whatever failed, the download below decides
             report.read = _after_failed_stream(source, original, store, error)
-            check_scratch_space(source, original.size, scratch.free_bytes())
+            usage = shutil.disk_usage(scratch.cog.parent)
+            check_scratch_space(source, original.size, usage.total, usage.free)
         with report.phase("download"):
             store.download(source, original, scratch.original)
     with report.phase("compress"):
@@ -259,7 +270,7 @@ def _upload(
     assert report.compression is not None  # a COG to upload was just compressed
     assert report.read is not None
     with report.phase("upload"):
-        metadata = output_metadata(source, original, proof, report.read, report.compression)
+        metadata = output_metadata(source, original, proof, report.read, report.compression, report.archived_copy)
         store.upload(compressed, report.output, metadata, COG_CONTENT_TYPE)
 
 
@@ -267,14 +278,17 @@ def _archive_original(
     source: ObjectLocation,
     original: StoredObject,
     proof: Future[ArchiveProof],
+    archive_at: Future[ObjectLocation],
     store: ImageryStore,
     destinations: Destinations,
     report: JobReport,
 ) -> None:
-    """Copy the original into the archive class, unless a verified copy is already there."""
+    """Copy the original into the archive class, unless a verified copy is already there; never over a
+    different original in a bucket that keeps no versions."""
+    target, expected = archive_at.result(), proof.result()
     with report.phase("archive"):
-        expected = proof.result()
-        if expected.problems(store.head(report.archived_copy), destinations.storage_class):
-            store.copy_to_archive(
-                source, report.archived_copy, destinations.storage_class, original, expected.copy_algorithm
-            )
+        there = store.head(target)
+        if expected.problems(there, destinations.storage_class):
+            if not store.keeps_versions(target.bucket):
+                refuse_to_overwrite(target, there, expected)
+            store.copy_to_archive(source, target, destinations.storage_class, original, expected.copy_algorithm)

@@ -4,10 +4,13 @@ A copy in GLACIER or DEEP_ARCHIVE can't be read back, so it is proved by a check
 it, compared with one of the original. Two proofs, in order of preference:
 
 - `S3ChecksumProof`: the original's own full-object checksum, as S3 reports it (every object
-  uploaded without a checksum has had a CRC-64/NVME one since the end of 2024, and the SDKs send
-  CRC32 by default). The copy is pinned to the original's ETag (`CopySourceIfMatch`) and asks S3
-  for the same algorithm; S3 computes it over the bytes it copied, and the two must be equal. No
-  byte of the original passes through the function, so it need not be downloaded at all.
+  uploaded without a checksum has had a CRC-64/NVME one since the end of 2024). The copy is pinned
+  to the original's ETag (`CopySourceIfMatch`) and asks S3 for the same algorithm; S3 computes it
+  over the bytes it copied, and the two must be equal. No byte of the original passes through the
+  function, so it need not be downloaded at all. Only checksums of 64 bits or more prove a copy
+  (`PROVING_ALGORITHMS`): the same check decides whether an archived object already is this original
+  (`same_content`, used to skip a copy and to avoid overwriting another original), and a 32-bit CRC
+  (the SDKs' default) would take one in four billion different originals for it.
 - `DownloadedBytesProof`: where the original has no comparable checksum (older uploads, or a
   composite checksum), the SHA-256 of the bytes the function downloaded, against the copy's
   SHA-256 (today's path, and the reason such an original is still downloaded).
@@ -22,13 +25,16 @@ is a checksum of the whole object.
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 
-from imagery_archive.checksums import CHECKSUM_ALGORITHMS, SINGLE_COPY_LIMIT, FileChecksums
+from imagery_archive.checksums import SINGLE_COPY_LIMIT, FileChecksums
 from imagery_archive.storage import StoredObject, archive_problems
 
-FULL_OBJECT_ACROSS_PARTS = ("CRC64NVME", "CRC32C", "CRC32")
-"""Algorithms whose multipart copy S3 can checksum as a whole object (ChecksumType FULL_OBJECT)."""
+PROVING_ALGORITHMS = ("CRC64NVME", "SHA256", "SHA1")
+"""S3 checksums strong enough to prove an archived copy, the preferred first."""
+FULL_OBJECT_ACROSS_PARTS = ("CRC64NVME",)
+"""Of those, the ones whose multipart copy S3 can checksum as a whole object (ChecksumType FULL_OBJECT)."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,19 @@ class S3ChecksumProof:
     def label(self) -> str:
         """How the COG's metadata and the logs name this proof, e.g. 's3-crc64nvme'."""
         return f"s3-{self.algorithm.lower()}"
+
+    @property
+    def digest(self) -> bytes:
+        return base64.b64decode(self.checksum)
+
+    @property
+    def digest_name(self) -> str:
+        return self.algorithm.lower()
+
+    def same_content(self, stored: StoredObject) -> bool:
+        """True if `stored` holds the original's bytes: its size, and S3's whole-object checksum of it."""
+        whole = stored.checksum_type != "COMPOSITE"
+        return stored.size == self.size and stored.checksums.get(self.algorithm) == self.checksum and whole
 
     def problems(self, archived: StoredObject | None, storage_class: str) -> list[str]:
         """Why `archived` is not a verified copy (empty if it is)."""
@@ -71,6 +90,16 @@ class DownloadedBytesProof:
     checksums: FileChecksums
     copy_algorithm = "SHA256"
     label = "sha256-of-downloaded-bytes"
+    digest_name = "sha256"
+
+    @property
+    def digest(self) -> bytes:
+        return base64.b64decode(self.checksums.sha256)
+
+    def same_content(self, stored: StoredObject) -> bool:
+        """True if `stored` holds the downloaded bytes: its size, and the SHA-256 S3 computed of it."""
+        expected = self.checksums
+        return stored.size == expected.size and stored.checksum_sha256 == expected.expected_s3_checksum()
 
     def problems(self, archived: StoredObject | None, storage_class: str) -> list[str]:
         """Why `archived` is not a verified copy (empty if it is)."""
@@ -85,7 +114,7 @@ def s3_checksum_proof(original: StoredObject, single_copy_limit: int = SINGLE_CO
     if original.checksum_type not in {"FULL_OBJECT", None}:
         return None  # COMPOSITE: a checksum of the upload's parts
     multipart_copy = original.size > single_copy_limit
-    for algorithm in CHECKSUM_ALGORITHMS:
+    for algorithm in PROVING_ALGORITHMS:
         checksum = original.checksums.get(algorithm)
         if checksum is None or "-" in checksum:
             continue  # base64 has no '-': a '-N' suffix counts the parts of a composite checksum

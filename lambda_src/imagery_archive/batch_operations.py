@@ -47,10 +47,12 @@ _CODES = {
     Outcome.ARCHIVED: ResultCode.SUCCEEDED,
     Outcome.ALREADY_ARCHIVED: ResultCode.SUCCEEDED,
     Outcome.SKIPPED: ResultCode.SUCCEEDED,
+    Outcome.ROUTED: ResultCode.SUCCEEDED,
     Outcome.GONE: ResultCode.PERMANENT_FAILURE,
     Outcome.FAILED: ResultCode.PERMANENT_FAILURE,
     Outcome.SOURCE_CHANGED: ResultCode.TEMPORARY_FAILURE,
     Outcome.RETRY: ResultCode.TEMPORARY_FAILURE,
+    Outcome.NEEDS_ATTENTION: ResultCode.PERMANENT_FAILURE,
 }
 """SOURCE_CHANGED is retried: unlike a notification, a manifest line gets no second event for the new upload."""
 
@@ -58,10 +60,12 @@ _WORDS = {
     Outcome.ARCHIVED: "archived",
     Outcome.ALREADY_ARCHIVED: "already archived",
     Outcome.SKIPPED: "skipped",
+    Outcome.ROUTED: "handed to the large-scene job",
     Outcome.GONE: "missing: no such key, and no archived copy",
     Outcome.FAILED: "failed (tagged, left in place)",
     Outcome.SOURCE_CHANGED: "replaced during processing (left in place, retried)",
     Outcome.RETRY: "transient error (left in place, retried)",
+    Outcome.NEEDS_ATTENTION: "our COG failed its checks (left in place untagged, sent to the failure queue)",
 }
 
 

@@ -1,9 +1,10 @@
 """What the published COG says about itself: its content type and its S3 object metadata.
 
 The metadata lets anyone holding only the COG find its original and judge it: where it came from
-(bucket, key, version, size, its checksum), how it was read (streamed or downloaded, and why), what
-proves its archived copy (`archive_proof`), how much smaller it is, how close (SSIM), and how and why
-it was encoded. S3 user metadata is ASCII, so the key and the reasons are percent-encoded.
+(bucket, key, version, size, its checksum), where it is archived (`archive-key`), how it was read
+(streamed or downloaded, and why), what proves its archived copy (`archive_proof`), how much smaller it
+is, how close (SSIM), and how and why it was encoded. S3 user metadata is ASCII, so the keys and the
+reasons are percent-encoded.
 """
 
 from __future__ import annotations
@@ -25,7 +26,12 @@ READABLE = " ,:;()-"
 
 
 def output_metadata(
-    source: ObjectLocation, original: StoredObject, proof: ArchiveProof, read: SourceRead, result: CompressionResult
+    source: ObjectLocation,
+    original: StoredObject,
+    proof: ArchiveProof,
+    read: SourceRead,
+    result: CompressionResult,
+    archived_copy: ObjectLocation,
 ) -> dict[str, str]:
     """Object metadata of the COG made from `original` (ASCII only, as S3 needs)."""
     if isinstance(proof, DownloadedBytesProof):
@@ -35,6 +41,7 @@ def output_metadata(
     return {
         "source-bucket": source.bucket,
         "source-key": quote(source.key),
+        "archive-key": quote(archived_copy.key),
         "source-etag": original.etag.strip('"'),
         "source-size": str(original.size),
         **checksum,

@@ -39,6 +39,18 @@ class UnsupportedImageError(PermanentError):
     """A readable image this pipeline can't write faithfully (for example, no bands)."""
 
 
+class ResourceExhaustedError(ImageryArchiveError):
+    """GDAL ran out of memory: the state of this machine, not a fault of the input. Transient."""
+
+
+class ScratchSpaceTakenError(ImageryArchiveError):
+    """The object would fit in an empty scratch space, but not in what is free now. Transient."""
+
+
+class OutputKeyTakenError(PermanentError):
+    """Both COG keys an upload may have hold COGs of other sources: renaming the upload is the cure."""
+
+
 class SourceChangedError(ImageryArchiveError):
     """The input object was replaced while it was processed; its new version has an event of its own."""
 

@@ -4,15 +4,23 @@ Settings are read and GDAL configured once, at cold start, so a misconfigured fu
 before it touches any object. Each record of an event is handled on its own: a bad image is tagged
 and skipped, and the other records still run; any other failure is raised after the rest of the
 event is done, so Lambda retries (every step is idempotent) and finally routes the event to the
-failure queue.
+failure queue. A COG that fails our own checks is not the input's fault and would fail again: its
+record goes to the failure queue at once (`FAILURE_QUEUE_URL`), without burning the retries.
 
 S3 Batch Operations invokes the same function synchronously, with tasks instead of records: each task
 gets its own answer (`imagery_archive.batch_operations`), and such an invocation never raises, since
 Batch Operations retries the tasks answered `TemporaryFailure` itself.
+
+With `LARGE_SCENE_JOB_QUEUE` set, an object too large for this function's scratch space is not touched:
+it is submitted as one AWS Batch job, which runs `archive_one` below in the same image
+(`imagery_archive.job`).
 """
 
 from __future__ import annotations
 
+import json
+import time
+from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
@@ -34,22 +42,28 @@ from imagery_archive.batch_operations import (
     refusal,
     task_result,
 )
-from imagery_archive.compress import compress, configure_gdal, gdal_sends_http_headers
+from imagery_archive.compress import InvalidCogError, compress, configure_gdal, gdal_sends_http_headers
 from imagery_archive.errors import PermanentError, SourceChangedError
 from imagery_archive.keys import ObjectLocation, event_key
+from imagery_archive.large_scenes import LargeSceneJobs, Upload
 from imagery_archive.outcomes import ObjectResult, Outcome
+from imagery_archive.scratch import sweep_stale_scratch
 from imagery_archive.settings import SERVICE_NAME, FunctionSettings
 from imagery_archive.source_access import SourceReading
 from imagery_archive.stac import describe_scene
-from imagery_archive.storage import ImageryStore
+from imagery_archive.storage import ImageryStore, s3_client
 from imagery_archive.task_standing import standing_of
 
 SETTINGS = FunctionSettings.from_env()
 configure_gdal(cache_mb=SETTINGS.gdal_cache_mb, tmp_dir=SETTINGS.work_dir)
-STORE = ImageryStore(boto3.client("s3"))
+STORE = ImageryStore(s3_client())
+SQS = boto3.client("sqs")
 READING = SourceReading(SETTINGS.source_read, gdal_sends_http_headers())
 logger = Logger(service=SERVICE_NAME)
 metrics = Metrics(service=SERVICE_NAME)
+LARGE_SCENES = (
+    LargeSceneJobs(boto3.client("batch"), SETTINGS.large_scenes, STORE.head) if SETTINGS.large_scenes else None
+)
 
 
 class RetryableError(Exception):
@@ -64,10 +78,14 @@ class RetryableError(Exception):
 @metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Archive every object of an S3 ObjectCreated event or Batch Operations invocation; returns what happened."""
+    """Archive every object of an S3 ObjectCreated event (routing those too large for this function to the
+    large-scene job) or of an S3 Batch Operations invocation; returns what happened to each."""
+    swept = sweep_stale_scratch(SETTINGS.work_dir, started=time.time())
+    if swept:
+        logger.warning("Removed scratch left by an invocation that timed out or was killed", extra={"folders": swept})
     if is_batch_operations_event(event):
         return answer_batch_operations(BatchInvocation.from_event(event))
-    results = [archive_one(event_object(record)) for record in S3Event(event).records]
+    results = [archive_or_route(upload_of(record), record.raw_event) for record in S3Event(event).records]
     retried = next((result.retry_cause for result in results if result.retry_cause is not None), None)
     if retried is not None:
         raise RetryableError(results) from retried
@@ -80,9 +98,51 @@ def event_object(record: S3EventRecord) -> ObjectLocation:
     return ObjectLocation(record.s3.bucket.name, event_key(uploaded.key), uploaded.version_id)
 
 
-def archive_one(source: ObjectLocation) -> ObjectResult:
-    """Run one object and say what happened; never raises, so other records still run."""
-    if source.key.endswith("/") or SETTINGS.destinations.is_pipeline_output(source):
+# --- large scenes: routed to AWS Batch (imagery_archive.large_scenes) before the function touches them ---
+
+
+def upload_of(record: S3EventRecord) -> Upload:
+    """The object a record names, with the size, ETag and version the event gives."""
+    notified = record.s3.get_object
+    size = notified.get("size")
+    return Upload(
+        event_object(record),
+        size=int(size) if size is not None else None,
+        etag=notified.etag or None,
+        version_id=notified.version_id,
+    )
+
+
+def archive_or_route(upload: Upload, record: Mapping[str, Any] | None = None) -> ObjectResult:
+    """`archive_one`, unless large-scene jobs are configured and the object is too large for this function."""
+    if LARGE_SCENES is None or not is_an_upload(upload.location):
+        return archive_one(upload.location, record)
+    try:
+        job = LARGE_SCENES.submit_if_large(upload)
+    except Exception as error:
+        logger.exception("Left in place: could not submit the large-scene job", extra={"object": str(upload.location)})
+        return counted(ObjectResult(upload.location, Outcome.RETRY, str(error), retry_cause=error))
+    if job is None:
+        return archive_one(upload.location, record)
+    logger.info(
+        "Routed to the large-scene job",
+        extra={"object": str(upload.location), "original_bytes": job.size, "job_name": job.name, "job_id": job.job_id},
+    )
+    return counted(ObjectResult(upload.location, Outcome.ROUTED, str(job)))
+
+
+# --- one object, start to finish: shared by the function and the large-scene job (imagery_archive.job) ---
+
+
+def is_an_upload(source: ObjectLocation) -> bool:
+    """False for folder markers and for the pipeline's own results, which must never be processed."""
+    return not (source.key.endswith("/") or SETTINGS.destinations.is_pipeline_output(source))
+
+
+def archive_one(source: ObjectLocation, record: Mapping[str, Any] | None = None) -> ObjectResult:
+    """Run one object (named by the event `record`) and say what happened; never raises, so other
+    records still run."""
+    if not is_an_upload(source):
         logger.info("Skipped: not an image upload", extra={"object": str(source)})
         return counted(ObjectResult(source, Outcome.SKIPPED))
     try:
@@ -93,6 +153,8 @@ def archive_one(source: ObjectLocation) -> ObjectResult:
     except PermanentError as error:
         logger.error("Left in place: can't be compressed", extra={"object": str(source), "reason": str(error)})
         return counted(mark_failed(source, error))
+    except InvalidCogError as error:
+        return counted(send_to_failure_queue(source, error, record))
     except SourceChangedError as error:
         logger.warning("Left in place: replaced during processing", extra={"object": str(source), "reason": str(error)})
         return counted(ObjectResult(source, Outcome.SOURCE_CHANGED, str(error)))
@@ -131,7 +193,7 @@ def answer_task(task: BatchTask) -> TaskResult:
     if refused is not None:
         logger.info("Task not run", extra={**subject, "reason": refused.text})
         return refused
-    result = task_result(task, archive_one(task.location))
+    result = task_result(task, archive_or_route(Upload(task.location, version_id=task.version_id)))
     logger.info("Task answered", extra={**subject, "result": result.code.value, "reason": result.text})
     return result
 
@@ -150,6 +212,33 @@ def mark_failed(source: ObjectLocation, error: PermanentError) -> ObjectResult:
         logger.exception("Could not tag the failed original", extra={"object": str(source)})
         return ObjectResult(source, Outcome.FAILED, str(error), retry_cause=tagging_error)
     return ObjectResult(source, Outcome.FAILED, str(error))
+
+
+def send_to_failure_queue(
+    source: ObjectLocation, error: InvalidCogError, record: Mapping[str, Any] | None
+) -> ObjectResult:
+    """Report a failure of our own output: one message with the object, the reason and its event record.
+
+    The message's `requestPayload` is a one-record event, as in the messages Lambda itself sends to the
+    queue after the last retry, so either kind is replayed the same way. The original stays untouched
+    and untagged: it is not known to be bad. Without a queue, or if the send fails, the event is retried.
+    """
+    logger.error("Left in place: our COG failed its checks", extra={"object": str(source), "reason": str(error)})
+    if SETTINGS.failure_queue_url is None:
+        return ObjectResult(source, Outcome.RETRY, str(error), retry_cause=error)
+    message = {
+        "condition": "OutputFailedChecks",
+        "object": str(source),
+        "versionId": source.version_id,
+        "reason": str(error),
+        "requestPayload": {"Records": [dict(record)] if record is not None else []},
+    }
+    try:
+        SQS.send_message(QueueUrl=SETTINGS.failure_queue_url, MessageBody=json.dumps(message))
+    except Exception as sending_error:
+        logger.exception("Could not send to the failure queue", extra={"object": str(source)})
+        return ObjectResult(source, Outcome.RETRY, str(error), retry_cause=sending_error)
+    return ObjectResult(source, Outcome.NEEDS_ATTENTION, str(error))
 
 
 def record_report(report: JobReport) -> None:

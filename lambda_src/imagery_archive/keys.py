@@ -1,4 +1,8 @@
-"""Where each object goes: `d/scene.ntf` -> `output/d/scene.tif` and `archive/d/scene.ntf`."""
+"""Where each object goes: `d/scene.ntf` -> `output/d/scene.tif` and `archive/d/scene.ntf`.
+
+Unless those keys hold another source's COG or another original (see `placement`): then
+`output/d/scene.ntf.tif` and `archive/d/scene.sha256-<16 hex digits>.ntf`.
+"""
 
 from __future__ import annotations
 
@@ -56,9 +60,28 @@ def output_key(key: str, prefix: str) -> str:
     return f"{prefix}{folder}{'/' if folder else ''}{stem}.tif"
 
 
+def alternate_output_key(key: str, prefix: str) -> str:
+    """The COG's key when `output_key` holds another source's COG (`d/scene.tif` and `d/scene.ntf` both make
+    `output/d/scene.tif`): the whole source name plus `.tif`, `output/d/scene.ntf.tif`."""
+    return f"{prefix}{key}.tif"
+
+
 def archive_key(key: str, prefix: str) -> str:
     """The archived original's key: the same path, untouched, under `prefix`."""
     return f"{prefix}{key}"
+
+
+def content_archive_key(key: str, prefix: str, digest_hex: str, algorithm: str = "sha256") -> str:
+    """The archived original's key when `archive_key` holds a different original and the bucket keeps no
+    versions: the first 16 hex digits of its checksum (SHA-256, or the S3 checksum that proves it) before
+    the suffix, `archive/d/scene.sha256-0123456789abcdef.ntf` or `archive/d/scene.crc64nvme-....ntf`.
+    """
+    folder, _, name = key.rpartition("/")
+    stem, dot, suffix = name.rpartition(".")
+    if not dot or not stem:
+        stem, suffix = name, ""
+    marked = f"{stem}.{algorithm}-{digest_hex[:16]}{'.' + suffix if suffix else ''}"
+    return f"{prefix}{folder}{'/' if folder else ''}{marked}"
 
 
 @dataclass(frozen=True)
@@ -73,8 +96,14 @@ class Destinations:
     def output(self, key: str) -> ObjectLocation:
         return ObjectLocation(self.bucket, output_key(key, self.output_prefix))
 
+    def alternate_output(self, key: str) -> ObjectLocation:
+        return ObjectLocation(self.bucket, alternate_output_key(key, self.output_prefix))
+
     def archive(self, key: str) -> ObjectLocation:
         return ObjectLocation(self.bucket, archive_key(key, self.archive_prefix))
+
+    def content_archive(self, key: str, digest_hex: str, algorithm: str = "sha256") -> ObjectLocation:
+        return ObjectLocation(self.bucket, content_archive_key(key, self.archive_prefix, digest_hex, algorithm))
 
     def is_pipeline_output(self, location: ObjectLocation) -> bool:
         """True for objects the pipeline itself wrote, which must never be processed again (no recursion)."""

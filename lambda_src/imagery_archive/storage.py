@@ -19,8 +19,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import quote, urlencode
 
+import boto3
 from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from imagery_archive.checksums import (
@@ -35,6 +38,17 @@ from imagery_archive.checksums import (
 from imagery_archive.errors import ArchiveNotVerifiedError, SourceChangedError
 from imagery_archive.keys import ObjectLocation
 
+COPIED_HEADERS = (
+    "ContentType",
+    "ContentEncoding",
+    "CacheControl",
+    "ContentDisposition",
+    "ContentLanguage",
+    "Expires",
+)
+"""The object's system metadata that CopyObject (MetadataDirective=COPY) keeps, besides its user metadata."""
+S3_MAX_ATTEMPTS = 10
+"""Attempts per S3 request (the first and nine retries) before a throttled call fails the object."""
 FAILURE_TAG = "imagery-archive:status"
 REASON_TAG = "imagery-archive:reason"
 
@@ -54,6 +68,9 @@ class StoredObject:
     """Every checksum S3 reported, by algorithm ('CRC64NVME': base64 value), as `archive_proof` compares them."""
     checksum_type: str | None = None
     """FULL_OBJECT (a checksum of the bytes) or COMPOSITE (of part checksums); None where S3 says neither."""
+    headers: Mapping[str, Any] = field(default_factory=dict)
+    """The system metadata a copy keeps (`COPIED_HEADERS`: Content-Type, Content-Encoding, ...), as
+    HeadObject names them, so a multipart copy can set them as CopyObject carries them over."""
     last_modified: datetime | None = None
     """When the object was written (an upload's time, for STAC Items of images that state none)."""
 
@@ -66,6 +83,13 @@ class StoredObject:
         """`CopySource` naming exactly this version of the object at `location`."""
         version = {"VersionId": self.version_id} if self.version_id else {}
         return {"Bucket": location.bucket, "Key": location.key, **version}
+
+
+def s3_client(**options: Any) -> Any:
+    """The S3 client every entry point uses: botocore's adaptive retry mode, so a bulk upload that makes S3
+    answer `SlowDown` slows this client down (client-side rate limiting) instead of failing objects."""
+    retries = Config(retries={"mode": "adaptive", "max_attempts": S3_MAX_ATTEMPTS})
+    return boto3.client("s3", config=retries, **options)
 
 
 def error_code(error: ClientError) -> str:
@@ -101,6 +125,18 @@ class ImageryStore:
         self.single_copy_limit = single_copy_limit
         self.preferred_part_size = copy_part_size
         self._copy_workers = copy_workers
+        self._keeps_versions: dict[str, bool] = {}
+
+    def keeps_versions(self, bucket: str) -> bool:
+        """True if `bucket` has versioning enabled (an overwritten object survives as an older version).
+
+        Asked once per bucket for the life of this store (the function's: one cold start). A bucket
+        whose versioning is suspended keeps no new versions: False.
+        """
+        if bucket not in self._keeps_versions:
+            status = self.client.get_bucket_versioning(Bucket=bucket).get("Status")
+            self._keeps_versions[bucket] = status == "Enabled"
+        return self._keeps_versions[bucket]
 
     def checksums_of(self, path: Path) -> FileChecksums:
         """The checksums S3 will report for an archived copy of the file at `path`."""
@@ -132,6 +168,7 @@ class ImageryStore:
                 name: response[f"Checksum{name}"] for name in CHECKSUM_ALGORITHMS if f"Checksum{name}" in response
             },
             checksum_type=response.get("ChecksumType"),
+            headers={name: response[name] for name in COPIED_HEADERS if response.get(name) is not None},
             last_modified=response.get("LastModified"),
         )
 
@@ -226,7 +263,9 @@ class ImageryStore:
             ChecksumAlgorithm=checksum_algorithm,
             **({"ChecksumType": "FULL_OBJECT"} if checksum_algorithm.startswith("CRC") else {}),
             Metadata=dict(original.metadata),
-            Tagging="&".join(f"{t['Key']}={t['Value']}" for t in tags),
+            # A query string: keys and values with spaces, '&', '=' or non-ASCII must be encoded.
+            Tagging=urlencode([(tag["Key"], tag["Value"]) for tag in tags], quote_via=quote),
+            **original.headers,
         )
         upload_id = upload["UploadId"]
 
