@@ -58,9 +58,9 @@ def submitted(upload: Upload, job_id: str = "8a1c-job") -> dict:
 @pytest.mark.parametrize("scratch", [0, 1, 10, 11, 12, 1000, 10 * GiB, 10 * GiB + 7])
 def test_the_largest_original_is_exactly_where_the_scratch_rule_starts_refusing(scratch: int) -> None:
     largest = largest_original_for_scratch(scratch)
-    check_scratch_space(ObjectLocation("b", "k"), largest, scratch)  # passes
+    check_scratch_space(ObjectLocation("b", "k"), largest, capacity=scratch, free=scratch)  # passes
     with pytest.raises(TooLargeError):
-        check_scratch_space(ObjectLocation("b", "k"), largest + 1, scratch)
+        check_scratch_space(ObjectLocation("b", "k"), largest + 1, capacity=scratch, free=scratch)
 
 
 def test_the_default_threshold_leaves_half_the_functions_scratch_for_a_cog_as_large_as_the_original() -> None:
