@@ -110,9 +110,8 @@ class LargeSceneJob(Construct):
             output_prefix=settings.output_prefix,
             archive_prefix=settings.archive_prefix,
         )
-        for statement in permissions.failure_queue_statements(
-            failure_queue
-        ):  # the job's invalid COGs, as the function's
+        # An invalid COG of the job's is reported at once, as the function's is.
+        for statement in permissions.failure_queue_statements(failure_queue):
             self.job_role.add_to_principal_policy(statement)
         self.execution_role = iam.Role(
             self,
