@@ -64,7 +64,7 @@ class S3Proxy:
         self.requests: list[RecordedRequest] = []
         self.log = log.open("a", buffering=1) if log else None
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
+        self._server = _Server(("127.0.0.1", port), _handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -102,6 +102,12 @@ class S3Proxy:
         bare, _, query = path.partition("?")
         is_object_read = method == "GET" and bare.startswith(f"/{self.reads_bucket}/") and not query
         return self.reads_upstream if self.reads_upstream and is_object_read else self.upstream
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256
+    """GDAL opens a connection per range of a parallel multi-range read: the default backlog (5) would drop
+    connections and stall each by a SYN retry."""
 
 
 def _handler_for(proxy: S3Proxy) -> type[BaseHTTPRequestHandler]:
