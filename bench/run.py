@@ -36,6 +36,7 @@ from bench.measure import Measurement, MiB, run_measured, wait_until_quiet
 from bench.s3local import S3RVER_CREDENTIALS, Endpoint, moto_server, realistic_endpoint
 from bench.scene import SCENES, build_scene
 from imagery_archive import FUNCTION_ROOT
+from imagery_archive.keys import Destinations
 from tools.events import event_for_objects
 from tools.local_s3 import FAKE_CREDENTIALS, reset, s3_client
 
@@ -194,7 +195,7 @@ def run_one(name: str, scene: Path, scene_name: str, number: int, session: Sessi
     if name in S3_CONTENDERS:
         output_bytes = _check_s3_outcome(session.s3, key, scene.stat().st_size)
         if number == 1:
-            session.s3.download_file(OUTPUT_BUCKET, f"output/{key}", str(kept))
+            session.s3.download_file(OUTPUT_BUCKET, cog_key(key), str(kept))
         if name.startswith("ours") or name == "job":
             notes.update(_handler_log(log))
         reset(session.endpoint.url)
@@ -211,6 +212,11 @@ def run_one(name: str, scene: Path, scene_name: str, number: int, session: Sessi
         if name == "reference":
             session.target_ssim[scene.name] = int(result.ssim * 10_000) / 10_000
     return result
+
+
+def cog_key(key: str) -> str:
+    """Where the function publishes the COG of the scene at `key` (its suffix becomes .tif)."""
+    return Destinations(OUTPUT_BUCKET).output(key).key
 
 
 def put_scene(session: Session, scene: Path, key: str) -> None:
@@ -252,7 +258,7 @@ def _check_s3_outcome(s3: Any, key: str, size: int) -> int:
         )
     if s3.list_objects_v2(Bucket=INPUT_BUCKET).get("KeyCount", 0):
         raise RuntimeError(f"the original {key} was not deleted")
-    return s3.head_object(Bucket=OUTPUT_BUCKET, Key=f"output/{key}")["ContentLength"]
+    return s3.head_object(Bucket=OUTPUT_BUCKET, Key=cog_key(key))["ContentLength"]
 
 
 def _handler_log(log: Path) -> dict[str, Any]:

@@ -144,7 +144,7 @@ def test_the_read_is_streamed_only_when_provable_pinnable_and_needed_or_asked_fo
     auto, stream = SourceReading("auto", gdal_sends_headers=True), SourceReading("stream", True)
     assert choose_read(tif, auto, True, fits_in_scratch=True).mode is ReadMode.DOWNLOAD, "faster where it fits"
     assert choose_read(tif, auto, True, fits_in_scratch=False).mode is ReadMode.STREAM
-    assert choose_read(jp2, auto, True, fits_in_scratch=False).mode is ReadMode.DOWNLOAD
+    assert choose_read(jp2, auto, True, fits_in_scratch=False).mode is ReadMode.STREAM
     assert choose_read(jp2, stream, True, fits_in_scratch=True).mode is ReadMode.STREAM
     assert choose_read(tif, stream, provable_without_bytes=False, fits_in_scratch=False).mode is ReadMode.DOWNLOAD
     assert choose_read(tif, SourceReading("stream", False), True, False).reason.startswith("this GDAL can't pin")

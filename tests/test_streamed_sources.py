@@ -238,7 +238,7 @@ def test_auto_downloads_what_fits_and_streams_what_only_fits_streamed(buckets, t
     too_large = run(buckets, upload(buckets, "b.tif", "landsat8_b4_150m.tif"), tmp_path, auto)
     assert too_large.read.mode is ReadMode.STREAM
     assert "too large for scratch space" in too_large.read.reason
-    # A JPEG 2000 is never streamed: downloaded, it doesn't fit the (here: mostly taken) scratch space.
+    # Without a checksum that proves it unread, it is downloaded: it doesn't fit the (here: taken) space.
     with pytest.raises(ScratchSpaceTakenError):
-        run(buckets, upload(buckets, "c.jp2", "s2_b04_60m.jp2"), tmp_path, auto)
-    assert "c.jp2" in buckets.keys(buckets.input), "refused, left in place"
+        run(buckets, upload(buckets, "c.tif", "landsat8_b4_150m.tif", checksum=None), tmp_path, auto)
+    assert "c.tif" in buckets.keys(buckets.input), "refused for now, left in place"
