@@ -149,7 +149,7 @@ def run_measured(
     scratch: Path,
     log: Path,
     cwd: Path | None = None,
-    server_pid: int | None = None,
+    server_pids: Sequence[int] = (),
 ) -> Measurement:
     """Run `command` in a fresh process with `scratch` as its temp dir; raise if it fails."""
     if scratch.exists():
@@ -161,13 +161,13 @@ def run_measured(
     if GNU_TIME.exists():
         command = [str(GNU_TIME), "-f", "%M", "-o", str(rss_file), *command]
     with log.open("wb") as output, ScratchSampler(scratch) as sampler:
-        busy, server = machine_busy_s(), process_cpu_s(server_pid)
+        busy, server = machine_busy_s(), sum(map(process_cpu_s, server_pids))
         started = time.perf_counter()
         process = subprocess.Popen(command, env=child_env, stdout=output, stderr=subprocess.STDOUT, cwd=cwd)
         sampler.pid = None if GNU_TIME.exists() else process.pid
         _pid, status, usage = os.wait4(process.pid, 0)
         wall = time.perf_counter() - started
-        busy, server = machine_busy_s() - busy, process_cpu_s(server_pid) - server
+        busy, server = machine_busy_s() - busy, sum(map(process_cpu_s, server_pids)) - server
         process.returncode = os.waitstatus_to_exitcode(status)
     text = log.read_text(errors="replace")
     if process.returncode != 0:

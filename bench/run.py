@@ -10,6 +10,7 @@ Markdown, to `bench_out/report.md`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -20,19 +21,22 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import boto3
 from osgeo import gdal
 
 from bench import ratedistortion
 from bench.contenders import REFERENCE_COG_OPTIONS
 from bench.fidelity import has_mask, ssim_against_original
 from bench.measure import Measurement, MiB, run_measured, wait_until_quiet
-from bench.s3local import moto_server
+from bench.s3local import S3RVER_CREDENTIALS, Endpoint, moto_server, realistic_endpoint
 from bench.scene import SCENES, build_scene
 from imagery_archive import FUNCTION_ROOT
+from imagery_archive.keys import Destinations
 from tools.events import event_for_objects
 from tools.local_s3 import FAKE_CREDENTIALS, reset, s3_client
 
@@ -46,7 +50,16 @@ DEFAULT_GDAL_CACHE_MB = LAMBDA_MEMORY_MB * 5 // 100
 
 GDAL_TRANSLATE_OPTIONS = tuple(word for option in REFERENCE_COG_OPTIONS for word in ("-co", option))
 
-S3_CONTENDERS = ("reference", "ours", "ours_webp", "ours_target_ssim", "ours_target_ssim_webp", "job")
+S3_CONTENDERS = (
+    "reference",
+    "ours",
+    "ours_stream",
+    "ours_download",
+    "ours_webp",
+    "ours_target_ssim",
+    "ours_target_ssim_webp",
+    "job",
+)
 ALL_CONTENDERS = (
     "gdal_translate",
     "reference",
@@ -62,7 +75,10 @@ DESCRIPTIONS = {
     "(compression alone)",
     "reference": "reference handler: download, gdal.Translate COG JPEG q75 on 1 thread, upload COG, re-upload "
     "original to GLACIER, delete",
-    "ours": "our handler, end to end (default settings: JPEG q75, exact mask)",
+    "ours": "our handler, end to end (default settings: JPEG q75, exact mask; SOURCE_READ=auto)",
+    "ours_stream": "our handler with SOURCE_READ=stream: GDAL reads the original from S3, pinned to its ETag",
+    "ours_download": "our handler with SOURCE_READ=download: the original downloaded to /tmp first (the earlier "
+    "behaviour)",
     "rio_cogeo": "`rio cogeo create --cog-profile jpeg` on the local file (GDAL 3.10 via rasterio)",
     "ours_webp": "our handler with COMPRESSION=WEBP",
     "ours_target_ssim": "our handler with TARGET_SSIM = the reference's SSIM on this scene",
@@ -88,8 +104,7 @@ class Run:
 @dataclass
 class Session:
     out: Path
-    endpoint: str
-    server_pid: int
+    endpoint: Endpoint
     s3: Any
     quiet_wait_s: float = 30.0
     target_ssim: dict[str, float] = field(default_factory=dict)
@@ -117,7 +132,7 @@ def base_env(endpoint: str) -> dict[str, str]:
 
 
 def command_and_env(name: str, scene: Path, scratch: Path, spec: Path, session: Session) -> tuple[list[str], dict]:
-    env = base_env(session.endpoint)
+    env = base_env(session.endpoint.url)
     if name == "gdal_translate":
         env["GDAL_CACHEMAX"] = str(DEFAULT_GDAL_CACHE_MB)
         command = ["gdal_translate", "-q", "-of", "COG", *GDAL_TRANSLATE_OPTIONS]
@@ -136,11 +151,14 @@ def command_and_env(name: str, scene: Path, scratch: Path, spec: Path, session: 
         POWERTOOLS_METRICS_NAMESPACE="ImageryArchiveBench",
         POWERTOOLS_METRICS_DISABLED="true",
         POWERTOOLS_LOG_LEVEL="INFO",
+        CPL_VSIL_NETWORK_STATS_ENABLED="YES",  # GDAL counts its own reads of a streamed original
         # The snapshot's package comes first on the child's path, ahead of the editable install.
         PYTHONPATH=f"{session.out / 'code' / 'lambda_src'}{os.pathsep}{ROOT}",
     )
     if name in {"ours_webp", "ours_target_ssim_webp"}:
         env["COMPRESSION"] = "WEBP"
+    if name in {"ours_stream", "ours_download"}:
+        env["SOURCE_READ"] = name.removeprefix("ours_")
     if name.startswith("ours_target_ssim"):
         env["TARGET_SSIM"] = f"{session.target_ssim[scene.name]:.4f}"
     return [*python, "job" if name == "job" else "ours", str(spec)], env
@@ -153,10 +171,7 @@ def run_one(name: str, scene: Path, scene_name: str, number: int, session: Sessi
     log.parent.mkdir(parents=True, exist_ok=True)
     key = f"scenes/{scene.name}"
     if name in S3_CONTENDERS:
-        reset(session.endpoint)
-        session.s3.create_bucket(Bucket=INPUT_BUCKET)
-        session.s3.create_bucket(Bucket=OUTPUT_BUCKET)
-        session.s3.upload_file(str(scene), INPUT_BUCKET, key)
+        put_scene(session, scene, key)
         event = event_for_objects(session.s3, INPUT_BUCKET, [key])
         spec.write_text(
             json.dumps(
@@ -171,17 +186,19 @@ def run_one(name: str, scene: Path, scene_name: str, number: int, session: Sessi
         )
     command, env = command_and_env(name, scene, scratch, spec, session)
     wait_until_quiet(session.quiet_wait_s)
-    measurement = run_measured(command, env, scratch, log, cwd=ROOT, server_pid=session.server_pid)
-    notes: dict[str, Any] = {}
+    if session.endpoint.request_log:
+        session.endpoint.request_log.write_text("")
+    measurement = run_measured(command, env, scratch, log, cwd=ROOT, server_pids=session.endpoint.server_pids)
+    notes: dict[str, Any] = {"gets": original_gets(session.endpoint, key)} if name in S3_CONTENDERS else {}
     kept = session.out / "outputs" / f"{scene_name}-{name}.tif"
     kept.parent.mkdir(parents=True, exist_ok=True)
     if name in S3_CONTENDERS:
         output_bytes = _check_s3_outcome(session.s3, key, scene.stat().st_size)
         if number == 1:
-            session.s3.download_file(OUTPUT_BUCKET, f"output/{key}", str(kept))
+            session.s3.download_file(OUTPUT_BUCKET, cog_key(key), str(kept))
         if name.startswith("ours") or name == "job":
-            notes = _handler_log(log)
-        reset(session.endpoint)
+            notes.update(_handler_log(log))
+        reset(session.endpoint.url)
     else:
         output = scratch / "out.tif"
         output_bytes = output.stat().st_size
@@ -197,6 +214,41 @@ def run_one(name: str, scene: Path, scene_name: str, number: int, session: Sessi
     return result
 
 
+def cog_key(key: str) -> str:
+    """Where the function publishes the COG of the scene at `key` (its suffix becomes .tif)."""
+    return Destinations(OUTPUT_BUCKET).output(key).key
+
+
+def put_scene(session: Session, scene: Path, key: str) -> None:
+    """Fresh buckets holding the scene, with a CRC-64/NVME checksum as S3 gives every upload without one
+    (and in the reads server too, on the realistic endpoint)."""
+    reset(session.endpoint.url)
+    session.s3.create_bucket(Bucket=INPUT_BUCKET)
+    session.s3.create_bucket(Bucket=OUTPUT_BUCKET)
+    session.s3.upload_file(str(scene), INPUT_BUCKET, key, ExtraArgs={"ChecksumAlgorithm": "CRC64NVME"})
+    if session.endpoint.reads_url:
+        reads = boto3.client(
+            "s3", endpoint_url=session.endpoint.reads_url, region_name="us-east-1", **S3RVER_CREDENTIALS
+        )
+        if INPUT_BUCKET not in [bucket["Name"] for bucket in reads.list_buckets()["Buckets"]]:
+            reads.create_bucket(Bucket=INPUT_BUCKET)
+        listed = reads.list_objects_v2(Bucket=INPUT_BUCKET, Prefix=key).get("Contents", [])
+        if [item["Size"] for item in listed if item["Key"] == key] != [scene.stat().st_size]:
+            reads.upload_file(str(scene), INPUT_BUCKET, key)
+
+
+def original_gets(endpoint: Endpoint, key: str) -> dict[str, float]:
+    """How many GETs of the original the run made through the proxy, and their sizes (in bytes)."""
+    if endpoint.request_log is None or not endpoint.request_log.exists():
+        return {}
+    sizes = [
+        int(fields[4])
+        for fields in (line.split("\t") for line in endpoint.request_log.read_text().splitlines())
+        if fields[0] == "GET" and fields[1].split("?")[0] == f"/{INPUT_BUCKET}/{key}"
+    ]
+    return {"count": len(sizes), "bytes": sum(sizes), "median_bytes": statistics.median(sizes) if sizes else 0}
+
+
 def _check_s3_outcome(s3: Any, key: str, size: int) -> int:
     """The COG's size, after checking that the original was archived whole into Glacier and deleted."""
     archived = s3.head_object(Bucket=OUTPUT_BUCKET, Key=f"archive/{key}")
@@ -206,7 +258,7 @@ def _check_s3_outcome(s3: Any, key: str, size: int) -> int:
         )
     if s3.list_objects_v2(Bucket=INPUT_BUCKET).get("KeyCount", 0):
         raise RuntimeError(f"the original {key} was not deleted")
-    return s3.head_object(Bucket=OUTPUT_BUCKET, Key=f"output/{key}")["ContentLength"]
+    return s3.head_object(Bucket=OUTPUT_BUCKET, Key=cog_key(key))["ContentLength"]
 
 
 def _handler_log(log: Path) -> dict[str, Any]:
@@ -217,6 +269,7 @@ def _handler_log(log: Path) -> dict[str, Any]:
             return {
                 "phases": entry.get("seconds", {}),
                 "encoding": entry.get("encoding"),
+                "source_read": entry.get("source_read"),
                 "function_ssim": entry.get("ssim"),
             }
     return {}
@@ -272,6 +325,9 @@ def summarise(runs: list[Run]) -> dict[str, dict[str, dict[str, Any]]]:
                 },
                 encoding=first.notes.get("encoding"),
                 function_ssim=first.notes.get("function_ssim"),
+                source_read=first.notes.get("source_read"),
+                gets=first.notes.get("gets", {}),
+                gdal_gets=first.measurement.reported.get("gdal_gets"),
             )
         base = rows.get("gdal_translate")
         reference = rows.get("reference")
@@ -321,6 +377,14 @@ def phase_table(rows: dict[str, dict[str, Any]]) -> str:
         if row["phases"]:
             parts = ", ".join(f"{phase} {seconds:.1f}" for phase, seconds in row["phases"].items())
             lines.append(f"- {name}: {parts}" + (f" (encoding {row['encoding']})" if row.get("encoding") else ""))
+        if row.get("gets"):
+            gets = row["gets"]
+            read = f"read: {row['source_read']}; " if row.get("source_read") else ""
+            lines.append(
+                f"  - {name}: {read}{gets['count']} GETs of the original, {fmt_bytes(gets['bytes'])} in all, "
+                f"median {gets['median_bytes'] / 1024:,.0f} KiB each"
+                + (f" (GDAL's own: {row['gdal_gets']['count']} GETs)" if row.get("gdal_gets") else "")
+            )
     return ("Phase times, seconds (medians):\n\n" + "\n".join(lines) + "\n") if lines else ""
 
 
@@ -507,7 +571,11 @@ def contender_names(text: str) -> list[str]:
 
 def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scenes", default="M,L", help="scenes to run, of S (15 MB), M (310 MB), L (1.2 GB)")
+    parser.add_argument(
+        "--scenes",
+        default="M,L",
+        help="scenes to run, of S (15 MB), M (310 MB), L (1.2 GB), and S or M as -striped, -nitf, -jp2 (M-nitf, ...)",
+    )
     parser.add_argument("--rounds", default="S=1,M=3,L=1", help="rounds per scene, e.g. M=3,L=1")
     parser.add_argument(
         "--contenders", type=contender_names, default=list(ALL_CONTENDERS), help="contenders on scene M and S"
@@ -516,6 +584,13 @@ def parser() -> argparse.ArgumentParser:
         "--large-contenders", type=contender_names, default=list(SCALING_CONTENDERS), help="contenders on scene L"
     )
     parser.add_argument("--skip-rate-distortion", action="store_true")
+    parser.add_argument(
+        "--endpoint",
+        choices=("moto", "realistic"),
+        default="moto",
+        help="moto alone, or moto behind a latency proxy with s3rver serving object reads from disk",
+    )
+    parser.add_argument("--delay-ms", type=float, default=25.0, help="latency added per request (realistic)")
     parser.add_argument(
         "--quiet-wait", type=float, default=15.0, help="seconds to wait, before each run, for other load to stop"
     )
@@ -531,9 +606,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     started = time.perf_counter()
     info = machine()
     snapshot_function_code(out)
-    with moto_server(VENV_BIN, out / "logs" / "moto_server.log", out / "moto_tmp") as (endpoint, server_pid):
-        s3 = s3_client({**FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint})
-        runs = run_scenes(args, Session(out, endpoint, server_pid, s3, args.quiet_wait), started)
+    with endpoint_for(args, out) as endpoint:
+        s3 = s3_client({**FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint.url})
+        runs = run_scenes(args, Session(out, endpoint, s3, args.quiet_wait), started)
     rd = (
         []
         if args.skip_rate_distortion
@@ -556,6 +631,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     (out / "results.json").write_text(json.dumps(results, indent=2, default=str))
     (out / "report.md").write_text(report)
     return results
+
+
+@contextlib.contextmanager
+def endpoint_for(args: argparse.Namespace, out: Path) -> Iterator[Endpoint]:
+    """moto alone, or the realistic endpoint (reads from disk, with latency): see `bench.s3local`."""
+    if args.endpoint == "realistic":
+        with realistic_endpoint(VENV_BIN, out, args.delay_ms, INPUT_BUCKET) as endpoint:
+            yield endpoint
+        return
+    with moto_server(VENV_BIN, out / "logs" / "moto_server.log", out / "moto_tmp") as (url, pid):
+        yield Endpoint(url, (pid,))
 
 
 def run_scenes(args: argparse.Namespace, session: Session, started: float) -> list[Run]:

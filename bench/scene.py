@@ -7,6 +7,9 @@ tile to its own mirror image and the mosaic has no artificial edges. It is writt
 segments and the reference design's blog post start from, and whose size is exactly its pixel count
 x 3 bytes. It is written one row of tiles at a time, so building it needs about 50 MB of memory
 however large it is.
+
+The same mosaic in the other layouts and formats the function takes (`FORMAT_VARIANTS`: a striped
+GeoTIFF, an uncompressed NITF, a JPEG 2000) measures how each reads over HTTP.
 """
 
 from __future__ import annotations
@@ -34,24 +37,37 @@ CREATION_OPTIONS = (
 
 @dataclass(frozen=True)
 class SceneSpec:
-    """A mosaic of `columns` x `rows` copies of the source tile."""
+    """A mosaic of `columns` x `rows` copies of the source tile, in the format `variant` names."""
 
     name: str
     columns: int
     rows: int
+    variant: str = "tiled"
+
+
+FORMAT_VARIANTS = {
+    "striped": ("GTiff", ".tif", ("TILED=NO", "INTERLEAVE=PIXEL", "BIGTIFF=IF_NEEDED")),
+    "nitf": ("NITF", ".ntf", ("IC=NC",)),
+    "jp2": ("JP2OpenJPEG", ".jp2", ("QUALITY=25", "REVERSIBLE=NO", "BLOCKXSIZE=1024", "BLOCKYSIZE=1024")),
+}
+"""Driver, suffix and creation options of each variant of a mosaic; the JPEG 2000 is tiled and lossy,
+as distributed imagery (Sentinel-2) is."""
 
 
 SCENES = {
     "S": SceneSpec("S", 3, 3),  # 2373 x 2154, 15 MB: the smoke test's size
     "M": SceneSpec("M", 13, 14),  # 10283 x 10052, 310 MB: "a few hundred MB"
     "L": SceneSpec("L", 26, 28),  # 20566 x 20104, 1240 MB: 4x the pixels of M
+    **{f"S-{variant}": SceneSpec(f"S-{variant}", 3, 3, variant) for variant in FORMAT_VARIANTS},
+    **{f"M-{variant}": SceneSpec(f"M-{variant}", 13, 14, variant) for variant in FORMAT_VARIANTS},
 }
 
 
 def scene_path(spec: SceneSpec, directory: Path) -> Path:
     source = gdal.Open(str(SOURCE))
     width, height = source.RasterXSize * spec.columns, source.RasterYSize * spec.rows
-    return directory / f"landsat7_mosaic_{spec.name}_{width}x{height}.tif"
+    suffix = FORMAT_VARIANTS[spec.variant][1] if spec.variant in FORMAT_VARIANTS else ".tif"
+    return directory / f"landsat7_mosaic_{spec.name}_{width}x{height}{suffix}"
 
 
 def build_scene(spec: SceneSpec, directory: Path) -> Path:
@@ -60,6 +76,8 @@ def build_scene(spec: SceneSpec, directory: Path) -> Path:
     if path.exists():
         return path
     directory.mkdir(parents=True, exist_ok=True)
+    if spec.variant in FORMAT_VARIANTS:
+        return _variant(build_scene(SceneSpec(spec.name.split("-")[0], spec.columns, spec.rows), directory), spec, path)
     partial = path.with_suffix(".partial.tif")
     source = gdal.Open(str(SOURCE))
     tile = source.ReadAsArray()  # bands x rows x cols, 1.7 MB
@@ -93,6 +111,16 @@ def build_scene(spec: SceneSpec, directory: Path) -> Path:
         out = None
     finally:
         gdal.SetCacheMax(saved_cache)
+    partial.replace(path)
+    return path
+
+
+def _variant(tiled: Path, spec: SceneSpec, path: Path) -> Path:
+    """The tiled mosaic `tiled` rewritten in `spec.variant`'s format at `path`."""
+    driver, suffix, options = FORMAT_VARIANTS[spec.variant]
+    partial = path.with_name(f"{path.stem}.partial{suffix}")
+    gdal.Translate(str(partial), str(tiled), format=driver, creationOptions=list(options))
+    Path(f"{partial}.aux.xml").unlink(missing_ok=True)  # GDAL's side file of the partial: not part of the scene
     partial.replace(path)
     return path
 

@@ -64,6 +64,8 @@ def test_an_image_is_compressed_archived_verified_then_deleted(buckets, tmp_path
     archived = buckets.client.head_object(Bucket=buckets.output, Key="archive/d/scene.ntf", ChecksumMode="ENABLED")
     original = (SAMPLES / "nitf_jitc_U_1001A_aerial_8bit.ntf").read_bytes()
     assert archived["StorageClass"] == "GLACIER"
+    # boto3 uploads with a CRC32 by default: too weak a proof, so the downloaded bytes' SHA-256 proves the copy.
+    assert report.proof == "sha256-of-downloaded-bytes"
     assert archived["ChecksumSHA256"] == base64.b64encode(hashlib.sha256(original).digest()).decode()
     cog = tmp_path.parent / "downloaded.tif"
     buckets.client.download_file(buckets.output, "output/d/scene.tif", str(cog))
@@ -133,7 +135,7 @@ def test_a_failed_verification_keeps_the_original(buckets, tmp_path):
     source = upload(buckets, "scene.tif", "shade.tif")
     store = ImageryStore(buckets.client)
 
-    def copy_the_wrong_bytes(source, target, storage_class, original):
+    def copy_the_wrong_bytes(source, target, storage_class, original, checksum_algorithm):
         buckets.client.put_object(Bucket=target.bucket, Key=target.key, Body=b"damaged", StorageClass=storage_class)
 
     store.copy_to_archive = copy_the_wrong_bytes

@@ -27,6 +27,7 @@ from urllib.parse import unquote
 import boto3
 import pytest
 
+from imagery_archive.archive_proof import DownloadedBytesProof
 from imagery_archive.checksums import MiB
 from imagery_archive.errors import ArchiveNotVerifiedError
 from imagery_archive.keys import ObjectLocation
@@ -124,7 +125,7 @@ def test_the_composite_checksum_verifies_the_right_bytes(buckets, large_original
     target = ObjectLocation(buckets.output, "archive/d/scene 1.tif")
     store.copy_to_archive(source, target, "STANDARD", store.head(source))
 
-    archived = store.verify_archive(target, store.checksums_of(local), "STANDARD")
+    archived = store.verify_archive(target, DownloadedBytesProof(store.checksums_of(local)), "STANDARD")
     assert archived.checksum_sha256 is not None
     assert archived.checksum_sha256.endswith("-3"), "S3's checksum of checksums, as the emulation computes it"
 
@@ -140,7 +141,7 @@ def test_the_composite_checksum_rejects_other_bytes(buckets, large_original, s3_
     other = tmp_path / "damaged.tif"
     other.write_bytes(bytes(damaged))
     with pytest.raises(ArchiveNotVerifiedError, match="SHA-256"):
-        store.verify_archive(target, store.checksums_of(other), "STANDARD")
+        store.verify_archive(target, DownloadedBytesProof(store.checksums_of(other)), "STANDARD")
     other_parts = ImageryStore(buckets.client, single_copy_limit=PART, copy_part_size=6 * MiB)
     with pytest.raises(ArchiveNotVerifiedError, match="SHA-256"):  # the same bytes, other part boundaries
-        other_parts.verify_archive(target, other_parts.checksums_of(local), "STANDARD")
+        other_parts.verify_archive(target, DownloadedBytesProof(other_parts.checksums_of(local)), "STANDARD")

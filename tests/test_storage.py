@@ -9,6 +9,7 @@ import os
 import pytest
 from botocore.exceptions import ClientError
 
+from imagery_archive.archive_proof import DownloadedBytesProof
 from imagery_archive.checksums import MiB, copy_part_size, file_checksums
 from imagery_archive.errors import ArchiveNotVerifiedError, SourceChangedError
 from imagery_archive.keys import ObjectLocation
@@ -45,7 +46,7 @@ def test_archive_is_a_verified_server_side_copy_in_the_archive_class(buckets, tm
     with failing(buckets.client, "PutObject") as puts:
         store.copy_to_archive(source, target, "GLACIER", original)
     assert puts == [0], "the original must not be uploaded again through the function"
-    archived = store.verify_archive(target, file_checksums(local), "GLACIER")
+    archived = store.verify_archive(target, DownloadedBytesProof(file_checksums(local)), "GLACIER")
     assert archived.checksum_sha256 == b64_sha256(data), "S3's checksum of the copy is the original's"
     assert archived.metadata == {"mission": "demo"}, "the original's metadata goes with it"
     with pytest.raises(ClientError, match="InvalidObjectState"):
@@ -60,13 +61,15 @@ def test_verification_rejects_a_copy_that_differs(buckets, tmp_path):
     other = tmp_path / "other"
     other.write_bytes(b"original bytez")
     with pytest.raises(ArchiveNotVerifiedError, match="SHA-256"):
-        store.verify_archive(target, file_checksums(other), "GLACIER")
+        store.verify_archive(target, DownloadedBytesProof(file_checksums(other)), "GLACIER")
     local = tmp_path / "same"
     local.write_bytes(b"original bytes")
     with pytest.raises(ArchiveNotVerifiedError, match="storage class"):
-        store.verify_archive(target, file_checksums(local), "DEEP_ARCHIVE")
+        store.verify_archive(target, DownloadedBytesProof(file_checksums(local)), "DEEP_ARCHIVE")
     with pytest.raises(ArchiveNotVerifiedError, match="no archived copy"):
-        store.verify_archive(ObjectLocation(buckets.output, "archive/none"), file_checksums(local), "GLACIER")
+        store.verify_archive(
+            ObjectLocation(buckets.output, "archive/none"), DownloadedBytesProof(file_checksums(local)), "GLACIER"
+        )
 
 
 def test_delete_spares_a_version_uploaded_meanwhile(buckets):

@@ -20,6 +20,9 @@ SINGLE_COPY_LIMIT = 5 * GiB
 """The largest object one CopyObject can copy; larger ones are copied part by part."""
 MAX_PARTS = 10_000
 """The most parts one multipart upload may have."""
+CHECKSUM_ALGORITHMS = ("CRC64NVME", "CRC32C", "CRC32", "SHA256", "SHA1")
+"""The object checksums S3 reports in HeadObject (with ChecksumMode=ENABLED) that this pipeline reads, the
+preferred first (`archive_proof`)."""
 PREFERRED_PART_SIZE = 512 * MiB
 """Part size of a multipart copy, unless the object needs larger parts to stay within MAX_PARTS."""
 

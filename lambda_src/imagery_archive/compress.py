@@ -1,5 +1,8 @@
 """The GDAL core: one image file in, one Cloud Optimized GeoTIFF out. No S3, no Lambda.
 
+The image may be any path GDAL opens, a network one (`/vsis3/...`) included: the caller passes the
+GDAL settings that reading it needs (`read_options`), and they hold for the whole compression.
+
 `compress` chooses the encoding from the image itself (see `profiles`), writes the COG next to its
 destination under a `.partial` name and renames it only once it is complete and valid, so nothing
 half-written ever looks like a result.
@@ -9,7 +12,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,7 +84,7 @@ def read_properties(dataset: gdal.Dataset) -> ImageProperties:
 
 def open_image(path: str | Path) -> gdal.Dataset:
     """Open an image for reading, or raise `UnreadableImageError` saying why."""
-    size = os.path.getsize(path)
+    size = file_size(path)
     if size == 0:
         raise UnreadableImageError("the file is empty (0 bytes)")
     try:
@@ -94,15 +98,57 @@ def open_image(path: str | Path) -> gdal.Dataset:
     return dataset
 
 
+def file_size(path: str | Path) -> int:
+    """The size of a file GDAL opens (local or network); `FileNotFoundError` if it can't be found."""
+    stat = gdal.VSIStatL(str(path))
+    if stat is None:
+        raise FileNotFoundError(f"{path} can't be found")
+    return int(stat.size)
+
+
+def gdal_sends_http_headers() -> bool:
+    """Whether this GDAL adds GDAL_HTTP_HEADERS to its network requests (3.6 and later)."""
+    return int(gdal.VersionInfo("VERSION_NUM")) >= 3060000
+
+
+@contextmanager
+def gdal_options(options: Mapping[str, str], path: str | Path) -> Iterator[None]:
+    """Set GDAL configuration `options` for the block, then restore the previous values.
+
+    Process-wide, not thread-local: GDAL's worker threads (decoding, overviews) read the source
+    too, and must send the same headers. The function compresses one image at a time, so nothing
+    else runs under them. GDAL's cache of network reads of `path` is dropped before and after: a
+    warm function must never serve one object's bytes from an earlier object's cached reads.
+    """
+    saved = {name: gdal.GetConfigOption(name) for name in options}
+    for name, value in options.items():
+        gdal.SetConfigOption(name, value)
+    gdal.VSICurlPartialClearCache(str(path))
+    try:
+        yield
+    finally:
+        gdal.VSICurlPartialClearCache(str(path))
+        for name, value in saved.items():
+            gdal.SetConfigOption(name, value)
+
+
 def compress(
-    src: str | Path, dst: str | Path, profile: CompressionProfile, on_source_read: Callable[[], None] = lambda: None
+    src: str | Path,
+    dst: str | Path,
+    profile: CompressionProfile,
+    on_source_read: Callable[[], None] = lambda: None,
+    read_options: Mapping[str, str] | None = None,
 ) -> CompressionResult:
     """Write `src` to `dst` as a COG encoded for what it is; see `profiles.choose_encoding`.
 
     `on_source_read` is called as soon as every pixel of `src` has been read without error (the
     input is sound), before the output is checked and measured: a caller can start work that
-    needs a sound input, such as archiving it, while this finishes.
+    needs a sound input, such as archiving it, while this finishes. `read_options` are the GDAL
+    settings reading `src` needs (e.g. a network path's), applied with `gdal_options`.
     """
+    if read_options:
+        with gdal_options(read_options, src):
+            return compress(src, dst, profile, on_source_read)
     started = time.perf_counter()
     dataset = open_image(src)
     encoding = choose_encoding(read_properties(dataset), profile)
@@ -121,7 +167,7 @@ def compress(
         width=dataset.RasterXSize,
         height=dataset.RasterYSize,
         data_type=gdal.GetDataTypeName(dataset.GetRasterBand(1).DataType),
-        original_bytes=os.path.getsize(src),
+        original_bytes=file_size(src),
         compressed_bytes=os.path.getsize(dst),
         ssim=ssim,
         seconds=time.perf_counter() - started,

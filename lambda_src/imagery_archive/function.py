@@ -42,13 +42,14 @@ from imagery_archive.batch_operations import (
     refusal,
     task_result,
 )
-from imagery_archive.compress import InvalidCogError, compress, configure_gdal
+from imagery_archive.compress import InvalidCogError, compress, configure_gdal, gdal_sends_http_headers
 from imagery_archive.errors import PermanentError, SourceChangedError
 from imagery_archive.keys import ObjectLocation, event_key
 from imagery_archive.large_scenes import LargeSceneJobs, Upload
 from imagery_archive.outcomes import ObjectResult, Outcome
 from imagery_archive.scratch import sweep_stale_scratch
 from imagery_archive.settings import SERVICE_NAME, FunctionSettings
+from imagery_archive.source_access import SourceReading
 from imagery_archive.stac import describe_scene
 from imagery_archive.storage import ImageryStore, s3_client
 from imagery_archive.task_standing import standing_of
@@ -57,6 +58,7 @@ SETTINGS = FunctionSettings.from_env()
 configure_gdal(cache_mb=SETTINGS.gdal_cache_mb, tmp_dir=SETTINGS.work_dir)
 STORE = ImageryStore(s3_client())
 SQS = boto3.client("sqs")
+READING = SourceReading(SETTINGS.source_read, gdal_sends_http_headers())
 logger = Logger(service=SERVICE_NAME)
 metrics = Metrics(service=SERVICE_NAME)
 LARGE_SCENES = (
@@ -145,7 +147,9 @@ def archive_one(source: ObjectLocation, record: Mapping[str, Any] | None = None)
         return counted(ObjectResult(source, Outcome.SKIPPED))
     try:
         compress_image = partial(compress, profile=SETTINGS.profile)
-        report = archive_object(source, STORE, SETTINGS.destinations, compress_image, SETTINGS.work_dir, describe_scene)
+        report = archive_object(
+            source, STORE, SETTINGS.destinations, compress_image, SETTINGS.work_dir, describe_scene, READING
+        )
     except PermanentError as error:
         logger.error("Left in place: can't be compressed", extra={"object": str(source), "reason": str(error)})
         return counted(mark_failed(source, error))
@@ -250,6 +254,7 @@ def record_report(report: JobReport) -> None:
         "archive": str(report.archived_copy),
         "original_bytes": report.original_bytes,
         "seconds": {phase: round(seconds, 3) for phase, seconds in report.seconds.items()},
+        "archive_proof": report.proof,
     }
     if result is not None:
         details.update(
@@ -268,6 +273,10 @@ def record_report(report: JobReport) -> None:
                 "The COG is larger than the original (already compressed lossily?): consider MAX_Z_ERROR",
                 extra={"object": str(report.source), "ratio": round(result.ratio, 2)},
             )
+    if report.read is not None:
+        details.update(source_read=str(report.read.mode), source_read_reason=report.read.reason)
+        # SourceStreamed / SourceDownloaded: how many originals took each path (the reason is logged).
+        metrics.add_metric(name=f"Source{report.read.mode.capitalize()}ed", unit=MetricUnit.Count, value=1)
     for phase, seconds in report.seconds.items():
         metrics.add_metric(name=f"{phase.capitalize()}Seconds", unit=MetricUnit.Seconds, value=seconds)
     logger.info(f"Object {report.outcome}", extra=details)

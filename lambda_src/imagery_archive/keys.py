@@ -71,15 +71,16 @@ def archive_key(key: str, prefix: str) -> str:
     return f"{prefix}{key}"
 
 
-def content_archive_key(key: str, prefix: str, sha256_hex: str) -> str:
+def content_archive_key(key: str, prefix: str, digest_hex: str, algorithm: str = "sha256") -> str:
     """The archived original's key when `archive_key` holds a different original and the bucket keeps no
-    versions: the first 16 hex digits of its SHA-256 before the suffix, `archive/d/scene.sha256-0123456789abcdef.ntf`.
+    versions: the first 16 hex digits of its checksum (SHA-256, or the S3 checksum that proves it) before
+    the suffix, `archive/d/scene.sha256-0123456789abcdef.ntf` or `archive/d/scene.crc64nvme-....ntf`.
     """
     folder, _, name = key.rpartition("/")
     stem, dot, suffix = name.rpartition(".")
     if not dot or not stem:
         stem, suffix = name, ""
-    marked = f"{stem}.sha256-{sha256_hex[:16]}{'.' + suffix if suffix else ''}"
+    marked = f"{stem}.{algorithm}-{digest_hex[:16]}{'.' + suffix if suffix else ''}"
     return f"{prefix}{folder}{'/' if folder else ''}{marked}"
 
 
@@ -101,8 +102,8 @@ class Destinations:
     def archive(self, key: str) -> ObjectLocation:
         return ObjectLocation(self.bucket, archive_key(key, self.archive_prefix))
 
-    def content_archive(self, key: str, sha256_hex: str) -> ObjectLocation:
-        return ObjectLocation(self.bucket, content_archive_key(key, self.archive_prefix, sha256_hex))
+    def content_archive(self, key: str, digest_hex: str, algorithm: str = "sha256") -> ObjectLocation:
+        return ObjectLocation(self.bucket, content_archive_key(key, self.archive_prefix, digest_hex, algorithm))
 
     def is_pipeline_output(self, location: ObjectLocation) -> bool:
         """True for objects the pipeline itself wrote, which must never be processed again (no recursion)."""

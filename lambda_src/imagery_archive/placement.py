@@ -5,18 +5,18 @@
   plus `.tif`. A COG says whose it is in its `source-bucket` and `source-key` metadata; an object there
   that says nothing is not ours to replace either. A redelivery finds its own COG under either name.
 - The archived copy: `archive/d/scene.ntf`, unless that key holds a different original (another size
-  or SHA-256) in a bucket that keeps no versions, where a copy would destroy the only copy of the first:
-  then `archive/d/scene.sha256-<first 16 hex digits of its SHA-256>.ntf`, which the COG's `archive-key`
-  metadata names. In a versioned bucket the earlier original survives as an older version, as before.
+  or checksum, as the original's `archive_proof` compares them) in a bucket that keeps no versions, where
+  a copy would destroy the only copy of the first: then `archive/d/scene.sha256-<first 16 hex digits of
+  its SHA-256>.ntf` (or `.crc64nvme-...` for an original proved by S3's checksum), which the COG's
+  `archive-key` metadata names. In a versioned bucket the earlier original survives as an older version, as before.
 """
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Mapping
 from urllib.parse import quote
 
-from imagery_archive.checksums import FileChecksums
+from imagery_archive.archive_proof import ArchiveProof
 from imagery_archive.errors import ArchiveNotVerifiedError, OutputKeyTakenError
 from imagery_archive.keys import Destinations, ObjectLocation
 from imagery_archive.storage import ImageryStore, StoredObject
@@ -53,24 +53,19 @@ def _maker(cog: StoredObject) -> str:
     return f"made from {key}" if key else "not made by this pipeline"
 
 
-def same_content(stored: StoredObject, expected: FileChecksums) -> bool:
-    """True if `stored` holds the bytes `expected` describes (size and the SHA-256 S3 computed)."""
-    return stored.size == expected.size and stored.checksum_sha256 == expected.expected_s3_checksum()
-
-
 def archive_location(
-    source: ObjectLocation, expected: FileChecksums, store: ImageryStore, destinations: Destinations
+    source: ObjectLocation, expected: ArchiveProof, store: ImageryStore, destinations: Destinations
 ) -> ObjectLocation:
-    """Where the original described by `expected` is archived; see the module docstring."""
+    """Where the original `expected` proves is archived; see the module docstring."""
     usual = destinations.archive(source.key)
     there = store.head(usual)
-    if there is None or same_content(there, expected) or store.keeps_versions(usual.bucket):
+    if there is None or expected.same_content(there) or store.keeps_versions(usual.bucket):
         return usual
-    return destinations.content_archive(source.key, base64.b64decode(expected.sha256).hex())
+    return destinations.content_archive(source.key, expected.digest.hex(), expected.digest_name)
 
 
-def refuse_to_overwrite(target: ObjectLocation, there: StoredObject | None, expected: FileChecksums) -> None:
+def refuse_to_overwrite(target: ObjectLocation, there: StoredObject | None, expected: ArchiveProof) -> None:
     """Raise `ArchiveNotVerifiedError` if `there` is a different original at `target` (checked just before
     copying, so an original archived meanwhile by another delivery is not destroyed either)."""
-    if there is not None and not same_content(there, expected):
+    if there is not None and not expected.same_content(there):
         raise ArchiveNotVerifiedError(f"{target} holds a different original, in a bucket without versions: kept")

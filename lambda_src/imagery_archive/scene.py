@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import unquote
 
+from imagery_archive.checksums import CHECKSUM_ALGORITHMS
 from imagery_archive.keys import ObjectLocation
 
 ITEM_CONTENT_TYPE = "application/geo+json"
@@ -34,12 +35,14 @@ class SceneFacts:
     uploaded_from: ObjectLocation
     uploaded_at: datetime | None
     original_bytes: int
-    original_sha256: str
-    """Base64, as S3 reports ChecksumSHA256."""
+    original_sha256: str | None
+    """Base64, as S3 reports ChecksumSHA256; None for an original streamed, whose S3 checksum is `original_checksum`."""
     encoding: str
     encoding_reason: str
     ssim: float
     compression_ratio: float
+    original_checksum: str | None = None
+    """'ALGORITHM:base64' of the S3 checksum that proved the archive, e.g. 'CRC64NVME:...' (`archive_proof`)."""
 
     @property
     def needs_restore(self) -> bool:
@@ -64,12 +67,22 @@ class SceneFacts:
             uploaded_from=ObjectLocation(metadata["source-bucket"], unquote(metadata["source-key"])),
             uploaded_at=uploaded_at,
             original_bytes=int(metadata["source-size"]),
-            original_sha256=metadata["source-sha256"],
+            original_sha256=metadata.get("source-sha256"),
+            original_checksum=_s3_checksum(metadata),
             encoding=metadata["encoding"],
             encoding_reason=unquote(metadata.get("encoding-reason", "")),
             ssim=float(metadata["ssim"]),
             compression_ratio=float(metadata["compression-ratio"]),
         )
+
+
+def _s3_checksum(metadata: Mapping[str, str]) -> str | None:
+    """The S3 checksum `cog_metadata` recorded for the original ('source-crc64nvme', ...), as 'ALGORITHM:value'."""
+    for algorithm in CHECKSUM_ALGORITHMS:
+        value = metadata.get(f"source-{algorithm.lower()}")
+        if value is not None:
+            return f"{algorithm}:{value}"
+    return None
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """The function's scratch space (Lambda's /tmp): whether an object fits, and a folder that is always cleaned.
 
-Scratch holds the original, the COG and GDAL's temporary overviews: about 1.2 times an uncompressed
-original (BENCHMARKS.md). The folder of one object is removed when it is done, whatever happened, so
+Scratch holds the COG and GDAL's temporary overviews, and the original only where it is downloaded
+(`source_access`): about 1.2 times an uncompressed original downloaded, about 0.2 times one streamed
+(JPEG q75, BENCHMARKS.md). The folder of one object is removed when it is done, whatever happened, so
 a warm function never fills its disk with earlier objects. Only a timeout or a kill can leave one
 behind: every invocation first sweeps the folders older than itself (`sweep_stale_scratch`), and a
 lack of space that is not the object's own fault is transient (`ScratchSpaceTakenError`).
@@ -30,19 +31,32 @@ class ScratchFiles:
     """Where one object's files are staged, in a folder of their own."""
 
     original: Path
-    """The downloaded original, named with the original's suffix (at most 16 characters)."""
+    """Where the original is downloaded (if it is), named with its suffix (at most 16 characters)."""
     cog: Path
     """The COG written from it."""
 
 
-def check_scratch_space(source: ObjectLocation, size: int, capacity: int, free: int) -> None:
+def scratch_needed(size: int, input_in_scratch: bool = True) -> int:
+    """The least scratch space an original of `size` bytes can succeed in: its COG and overviews at
+    10:1, and the original itself where it is downloaded."""
+    return (size if input_in_scratch else 0) + size // 10
+
+
+def free_bytes(work_dir: str) -> int:
+    """Free space in the scratch folder `work_dir`."""
+    return shutil.disk_usage(work_dir).free
+
+
+def check_scratch_space(
+    source: ObjectLocation, size: int, capacity: int, free: int, input_in_scratch: bool = True
+) -> None:
     """Refuse an original that can't fit in scratch space with its COG: for good if it can't even fit when
     scratch is empty (`capacity`), else as transient (something else holds the space now).
 
-    Below 1.1 times the original's size, the object can't succeed, and starting it would only fail
-    after the download.
+    Below 1.1 times the original's size if it is downloaded, or 0.1 times if it is streamed (a COG and
+    its overviews at 10:1), the object can't succeed, and starting it would only fail later.
     """
-    needed = size + size // 10
+    needed = scratch_needed(size, input_in_scratch)
     if needed > capacity:
         raise TooLargeError(
             f"{source} needs at least {needed / GiB:.1f} GiB of scratch space and the function has "
@@ -72,10 +86,12 @@ def sweep_stale_scratch(work_dir: str, started: float) -> list[str]:
 
 
 @contextmanager
-def scratch_files(source: ObjectLocation, size: int, work_dir: str) -> Iterator[ScratchFiles]:
+def scratch_files(
+    source: ObjectLocation, size: int, work_dir: str, input_in_scratch: bool = True
+) -> Iterator[ScratchFiles]:
     """A fresh folder under `work_dir` for `source`'s files, removed on exit; `TooLargeError` if it can't fit."""
     usage = shutil.disk_usage(work_dir)
-    check_scratch_space(source, size, capacity=usage.total, free=usage.free)
+    check_scratch_space(source, size, usage.total, free_bytes(work_dir), input_in_scratch)
     with tempfile.TemporaryDirectory(prefix=SCRATCH_FOLDER_PREFIX, dir=work_dir) as folder:
         suffix = Path(source.key).suffix[:16]
         yield ScratchFiles(original=Path(folder, f"original{suffix}"), cog=Path(folder, "compressed.tif"))

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from imagery_archive.errors import SettingsError
 from imagery_archive.keys import Destinations, ObjectLocation
 from imagery_archive.profiles import CODECS, CompressionProfile
+from imagery_archive.source_access import SOURCE_READ_CHOICES
 
 SERVICE_NAME = "imagery-archive"
 """The service name in every log line and metric (Powertools' `service`), wherever the job runs."""
@@ -59,6 +60,8 @@ class FunctionSettings:
     work_dir: str = "/tmp"
     gdal_cache_mb: int = 128
     """GDAL's block cache. Streaming a COG needs about one row of tiles; more only raises peak memory."""
+    source_read: str = "auto"
+    """SOURCE_READ: stream originals from S3 or download them (`source_access.SOURCE_READ_CHOICES`)."""
     large_scenes: LargeSceneRouting | None = None
     """Set when large scenes go to AWS Batch; None: the function runs every object itself, as before."""
     failure_queue_url: str | None = None
@@ -77,6 +80,9 @@ class FunctionSettings:
             profile=_profile(env),
             work_dir=env.get("CPL_TMPDIR") or env.get("TMPDIR") or cls.work_dir,
             gdal_cache_mb=parse_whole_number("GDAL_CACHEMAX", env.get("GDAL_CACHEMAX", cls.gdal_cache_mb), low=16),
+            source_read=parse_choice(
+                "SOURCE_READ", env.get("SOURCE_READ", cls.source_read), SOURCE_READ_CHOICES, str.lower
+            ),
             large_scenes=_large_scene_routing(env),
             failure_queue_url=_queue_url(env, "FAILURE_QUEUE_URL"),
         )

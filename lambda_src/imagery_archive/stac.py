@@ -185,12 +185,14 @@ def _add_original_asset(item: pystac.Item, facts: SceneFacts) -> None:
             storage_class=facts.storage_class,
             restore_required=facts.needs_restore,
             uploaded_from=str(facts.uploaded_from),
+            **({"s3_checksum": facts.original_checksum} if facts.original_checksum else {}),
         ),
     )
     item.add_asset("original", asset)
     file = FileExtension.ext(asset, add_if_missing=True)
     file.size = facts.original_bytes
-    file.checksum = _multihash(base64.b64decode(facts.original_sha256))
+    if facts.original_sha256:  # a streamed original has S3's checksum instead (s3_checksum above)
+        file.checksum = _multihash(base64.b64decode(facts.original_sha256))
 
 
 def _thumbnail_asset(facts: SceneFacts) -> pystac.Asset:

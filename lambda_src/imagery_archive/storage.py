@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, urlencode
 
 import boto3
@@ -27,6 +27,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from imagery_archive.checksums import (
+    CHECKSUM_ALGORITHMS,
     PREFERRED_PART_SIZE,
     SINGLE_COPY_LIMIT,
     FileChecksums,
@@ -63,6 +64,10 @@ class StoredObject:
     metadata: Mapping[str, str] = field(default_factory=dict)
     version_id: str | None = None
     """The version HeadObject found, in a versioned bucket: every later step is pinned to it."""
+    checksums: Mapping[str, str] = field(default_factory=dict)
+    """Every checksum S3 reported, by algorithm ('CRC64NVME': base64 value), as `archive_proof` compares them."""
+    checksum_type: str | None = None
+    """FULL_OBJECT (a checksum of the bytes) or COMPOSITE (of part checksums); None where S3 says neither."""
     headers: Mapping[str, Any] = field(default_factory=dict)
     """The system metadata a copy keeps (`COPIED_HEADERS`: Content-Type, Content-Encoding, ...), as
     HeadObject names them, so a multipart copy can set them as CopyObject carries them over."""
@@ -89,6 +94,19 @@ def s3_client(**options: Any) -> Any:
 
 def error_code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
+
+
+class ArchiveProof(Protocol):
+    """What an archived copy is verified against (see `archive_proof`)."""
+
+    @property
+    def copy_algorithm(self) -> str:
+        """The checksum algorithm the copy asks S3 to compute."""
+        ...
+
+    def problems(self, archived: StoredObject | None, storage_class: str) -> list[str]:
+        """Why `archived` is not a verified copy (empty if it is)."""
+        ...
 
 
 class ImageryStore:
@@ -146,6 +164,10 @@ class ImageryStore:
             checksum_sha256=response.get("ChecksumSHA256"),
             metadata=response.get("Metadata", {}),
             version_id=response.get("VersionId"),
+            checksums={
+                name: response[f"Checksum{name}"] for name in CHECKSUM_ALGORITHMS if f"Checksum{name}" in response
+            },
+            checksum_type=response.get("ChecksumType"),
             headers={name: response[name] for name in COPIED_HEADERS if response.get(name) is not None},
             last_modified=response.get("LastModified"),
         )
@@ -186,9 +208,17 @@ class ImageryStore:
         self.client.upload_file(str(path), location.bucket, location.key, ExtraArgs=extra, Config=self._transfer)
 
     def copy_to_archive(
-        self, source: ObjectLocation, target: ObjectLocation, storage_class: str, original: StoredObject
+        self,
+        source: ObjectLocation,
+        target: ObjectLocation,
+        storage_class: str,
+        original: StoredObject,
+        checksum_algorithm: str = "SHA256",
     ) -> None:
-        """Server-side copy of exactly the `original` version into `storage_class`: no byte passes here."""
+        """Server-side copy of exactly the `original` version into `storage_class`: no byte passes here.
+
+        S3 computes the copy's `checksum_algorithm` checksum itself: the archive proof compares it.
+        """
         try:
             if original.size <= self.single_copy_limit:
                 self.client.copy_object(
@@ -197,18 +227,23 @@ class ImageryStore:
                     CopySource=original.copy_source(source),
                     CopySourceIfMatch=original.etag,
                     StorageClass=storage_class,
-                    ChecksumAlgorithm="SHA256",
+                    ChecksumAlgorithm=checksum_algorithm,
                     MetadataDirective="COPY",
                 )
             else:
-                self._multipart_copy(source, target, storage_class, original)
+                self._multipart_copy(source, target, storage_class, original, checksum_algorithm)
         except ClientError as error:
             if error_code(error) in {"PreconditionFailed", "412"}:
                 raise SourceChangedError(f"{source} changed before it could be archived") from None
             raise
 
     def _multipart_copy(
-        self, source: ObjectLocation, target: ObjectLocation, storage_class: str, original: StoredObject
+        self,
+        source: ObjectLocation,
+        target: ObjectLocation,
+        storage_class: str,
+        original: StoredObject,
+        checksum_algorithm: str,
     ) -> None:
         """Copy an object beyond CopyObject's 5 GiB part by part, with the part size `checksums_of` assumed.
 
@@ -216,6 +251,8 @@ class ImageryStore:
         checksum S3 computes over its parts' digests: its part boundaries must be those the expected
         checksum was computed with (`copy_part_size`), and the managed copy chooses its own part size.
         Every part is copied only if the source is still the `original` version (`CopySourceIfMatch`).
+        A CRC algorithm is asked for as a FULL_OBJECT checksum, which S3 combines from the parts' CRCs
+        into the CRC of the whole object: comparable with the source's whatever the part layout.
         """
         part_size = copy_part_size(original.size, self.preferred_part_size)
         tags = self.client.get_object_tagging(Bucket=source.bucket, Key=source.key, **_version(original))["TagSet"]
@@ -223,7 +260,8 @@ class ImageryStore:
             Bucket=target.bucket,
             Key=target.key,
             StorageClass=storage_class,
-            ChecksumAlgorithm="SHA256",
+            ChecksumAlgorithm=checksum_algorithm,
+            **({"ChecksumType": "FULL_OBJECT"} if checksum_algorithm.startswith("CRC") else {}),
             Metadata=dict(original.metadata),
             # A query string: keys and values with spaces, '&', '=' or non-ASCII must be encoded.
             Tagging=urlencode([(tag["Key"], tag["Value"]) for tag in tags], quote_via=quote),
@@ -244,8 +282,8 @@ class ImageryStore:
                 CopySourceRange=f"bytes={first}-{last}",
             )["CopyPartResult"]
             part = {"PartNumber": number, "ETag": result["ETag"]}
-            if "ChecksumSHA256" in result:
-                part["ChecksumSHA256"] = result["ChecksumSHA256"]
+            if f"Checksum{checksum_algorithm}" in result:
+                part[f"Checksum{checksum_algorithm}"] = result[f"Checksum{checksum_algorithm}"]
             return part
 
         try:
@@ -258,10 +296,10 @@ class ImageryStore:
             self.client.abort_multipart_upload(Bucket=target.bucket, Key=target.key, UploadId=upload_id)
             raise
 
-    def verify_archive(self, target: ObjectLocation, expected: FileChecksums, storage_class: str) -> StoredObject:
-        """The archived copy, if its size, checksum and class are right; else `ArchiveNotVerifiedError`."""
+    def verify_archive(self, target: ObjectLocation, proof: ArchiveProof, storage_class: str) -> StoredObject:
+        """The archived copy, if `proof` finds its size, checksum and class right; else `ArchiveNotVerifiedError`."""
         archived = self.head(target)
-        problems = archive_problems(archived, expected, storage_class)
+        problems = proof.problems(archived, storage_class)
         if problems:
             raise ArchiveNotVerifiedError(f"{target}: {'; '.join(problems)}")
         assert archived is not None  # archive_problems reports a missing copy
