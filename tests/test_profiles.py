@@ -350,7 +350,7 @@ EVERY_PROFILE = [
         {},
         "complex",
         "ZSTD",
-        ("RESAMPLING=NEAREST",),
+        (),
         "CInt16 data: lossless ZSTD, no lossy codec holds it",
     ),
 ]
@@ -381,3 +381,8 @@ def test_an_unknown_profile_name_is_a_clear_error():
 def test_profiles_and_encodings_take_keywords_only():
     with pytest.raises(TypeError):
         Encoding("JPEG", (), (1,), MaskSource.SOURCE, False, True, "positional")
+
+
+def test_class_and_complex_values_get_nearest_overviews_and_imagery_averaged_ones():
+    nearest = {case[2] for case in EVERY_PROFILE if encode(case[0], **case[1]).resampling == "NEAREST"}
+    assert nearest == {"paletted", "complex"}, "averaged overviews invent class values (and blend I/Q phases)"

@@ -19,13 +19,11 @@ gdal.UseExceptions()
 COG_OPTIONS: tuple[str, ...] = (
     "BLOCKSIZE=512",
     "OVERVIEWS=AUTO",
-    "RESAMPLING=AVERAGE",
     "NUM_THREADS=ALL_CPUS",
     "BIGTIFF=IF_SAFER",
 )
-"""Options every output gets: 512-pixel tiles, internal overviews made by averaging, all
-CPUs, BigTIFF past 4 GB. They follow the encoding's own options, and GDAL takes the first of two
-equal keys: the complex profile's RESAMPLING=NEAREST wins over AVERAGE."""
+"""Options every output gets: 512-pixel tiles, internal overviews (resampled as the encoding
+says: `Encoding.resampling`), all CPUs, BigTIFF past 4 GB."""
 
 
 def write_cog(dataset: gdal.Dataset, encoding: Encoding, dst: Path) -> None:
@@ -38,7 +36,12 @@ def write_cog(dataset: gdal.Dataset, encoding: Encoding, dst: Path) -> None:
     options = gdal.TranslateOptions(
         format="COG",
         bandList=list(encoding.bands),
-        creationOptions=[f"COMPRESS={encoding.compression}", *encoding.creation_options, *COG_OPTIONS],
+        creationOptions=[
+            f"COMPRESS={encoding.compression}",
+            f"RESAMPLING={encoding.resampling}",
+            *encoding.creation_options,
+            *COG_OPTIONS,
+        ],
         maskBand=_mask_option(dataset, encoding),
         noData=None if encoding.keep_nodata else "none",
     )

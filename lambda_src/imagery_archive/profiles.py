@@ -142,6 +142,8 @@ class Encoding:
     lossy: bool
     reason: str
     quality: int | None = None
+    resampling: str = "AVERAGE"
+    """How overviews are made: AVERAGE for imagery, NEAREST where every value must be a real sample."""
 
     @property
     def label(self) -> str:
@@ -167,6 +169,9 @@ class EncodingProfile:
     options: tuple[str, ...] = ()
     takes_quality: bool = False
     """Whether the user's JPEG/WEBP quality (`QUALITY=`) applies."""
+    resampling: str = "AVERAGE"
+    """Overview resampling. NEAREST for class values (palette indices, categories) and complex samples:
+    an average of classes 3 and 7 is class 5, a class the pixels never had."""
 
     def encoding(self, image: ImageProperties, request: CompressionProfile, codec: str) -> Encoding:
         """This profile filled in for `image` under `request`, `codec` naming the 8-bit codec."""
@@ -184,6 +189,7 @@ class EncodingProfile:
                 keep_nodata=image.nodata_representable,
                 lossy=False,
                 reason=reason,
+                resampling=self.resampling,
             )
         quality = request.quality if self.takes_quality else None
         mask_from = _lossy_mask_source(image)
@@ -196,6 +202,7 @@ class EncodingProfile:
             lossy=True,
             reason=reason + _MASK_NOTES[mask_from],
             quality=quality,
+            resampling=self.resampling,
         )
 
 
@@ -249,6 +256,7 @@ _PROFILES = (
         name="paletted",  # no predictor: differences of class indices mean nothing
         compression="DEFLATE",
         lossy=False,
+        resampling="NEAREST",
         reason="paletted: lossless, so class values and colour table stay exact",
     ),
     # 16-bit, 32-bit and float imagery.
@@ -290,14 +298,13 @@ _PROFILES = (
         reason="{kind}: lossless ZSTD (LERC has no 64-bit integers)",
     ),
     EncodingProfile(
-        # Overviews by NEAREST keep real I/Q samples. This option precedes COG_OPTIONS' RESAMPLING=AVERAGE,
-        # and GDAL takes the first: AVERAGE would blend the phases of neighbouring samples (GDAL 3.6 allows
-        # only NEAREST, AVERAGE, AVERAGE_MAGPHASE and RMS on complex data; the COG driver's default, CUBIC,
-        # refuses it). No predictor: GDAL refuses PREDICTOR=YES on complex floating-point samples.
+        # Overviews by NEAREST keep real I/Q samples: AVERAGE would blend the phases of neighbouring samples
+        # (GDAL 3.6 allows only NEAREST, AVERAGE, AVERAGE_MAGPHASE and RMS on complex data; the COG driver's
+        # default, CUBIC, refuses it). No predictor: GDAL refuses PREDICTOR=YES on complex floating-point samples.
         name="complex",
         compression="ZSTD",
         lossy=False,
-        options=("RESAMPLING=NEAREST",),
+        resampling="NEAREST",
         reason="{kind} data: lossless ZSTD, no lossy codec holds it",
     ),
 )
