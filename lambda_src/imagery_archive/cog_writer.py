@@ -12,6 +12,7 @@ from pathlib import Path
 from osgeo import gdal
 
 from imagery_archive.errors import CorruptImageError
+from imagery_archive.metadata_domains import domains_to_carry, source_with_domains
 from imagery_archive.profiles import Encoding, MaskSource
 
 gdal.UseExceptions()
@@ -32,19 +33,7 @@ def write_cog(dataset: gdal.Dataset, encoding: Encoding, dst: Path) -> None:
     GDAL reports some write errors only when the output is closed, and the Python bindings then
     drop them: every CE_Failure is collected while the output is written and closed.
     """
-    source = _prepared_source(dataset, encoding)
-    options = gdal.TranslateOptions(
-        format="COG",
-        bandList=list(encoding.bands),
-        creationOptions=[
-            f"COMPRESS={encoding.compression}",
-            f"RESAMPLING={encoding.resampling}",
-            *encoding.creation_options,
-            *COG_OPTIONS,
-        ],
-        maskBand=_mask_option(dataset, encoding),
-        noData=None if encoding.keep_nodata else "none",
-    )
+    source, extra_options = source_with_domains(_prepared_source(dataset, encoding), domains_to_carry(dataset))
     failures: list[str] = []
     warnings: list[str] = []
 
@@ -60,7 +49,7 @@ def write_cog(dataset: gdal.Dataset, encoding: Encoding, dst: Path) -> None:
     previous_tmpdir = gdal.GetThreadLocalConfigOption("CPL_TMPDIR", None)
     gdal.SetThreadLocalConfigOption("CPL_TMPDIR", str(dst.parent))
     try:
-        output = gdal.Translate(str(dst), source, options=options)
+        output = gdal.Translate(str(dst), source, options=_translate_options(dataset, encoding, extra_options))
         if output is None:
             failures.append(f"GDAL produced no output: {warnings[-1] if warnings else 'no reason given'}")
         else:
@@ -73,6 +62,22 @@ def write_cog(dataset: gdal.Dataset, encoding: Encoding, dst: Path) -> None:
         gdal.SetErrorHandler("CPLDefaultErrorHandler")
     if failures:
         raise _failure_as_error(failures, dst)
+
+
+def _translate_options(dataset: gdal.Dataset, encoding: Encoding, extra: tuple[str, ...]) -> gdal.TranslateOptions:
+    return gdal.TranslateOptions(
+        format="COG",
+        bandList=list(encoding.bands),
+        creationOptions=[
+            f"COMPRESS={encoding.compression}",
+            f"RESAMPLING={encoding.resampling}",
+            *encoding.creation_options,
+            *COG_OPTIONS,
+            *extra,
+        ],
+        maskBand=_mask_option(dataset, encoding),
+        noData=None if encoding.keep_nodata else "none",
+    )
 
 
 def _failure_as_error(failures: list[str], dst: Path) -> Exception:

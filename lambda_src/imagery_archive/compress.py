@@ -17,7 +17,7 @@ from osgeo import gdal
 from osgeo_utils.samples.validate_cloud_optimized_geotiff import validate
 
 from imagery_archive.cog_writer import write_cog
-from imagery_archive.errors import ImageryArchiveError, UnreadableImageError
+from imagery_archive.errors import ImageryArchiveError, SeveralImagesError, UnreadableImageError
 from imagery_archive.profiles import CompressionProfile, Encoding, ImageProperties, choose_encoding
 from imagery_archive.quality import measure_ssim
 from imagery_archive.target_quality import HIGHEST_QUALITY, QualitySearch, with_quality
@@ -88,7 +88,29 @@ def open_image(path: str | Path) -> gdal.Dataset:
         raise UnreadableImageError(f"GDAL can't open it as an image: {error}") from None
     if dataset is None or dataset.RasterCount == 0:
         raise UnreadableImageError("GDAL found no raster bands in it")
+    refuse_several_images(dataset)
     return dataset
+
+
+def refuse_several_images(dataset: gdal.Dataset) -> None:
+    """Raise `SeveralImagesError` for a file holding several images (NITF image segments, TIFF pages).
+
+    GDAL opens the first and lists every image as a sub-dataset: compressing the first alone would
+    drop the others without a word. Such a file is left in place, tagged with this reason.
+    """
+    listed = dataset.GetMetadata("SUBDATASETS") or {}
+    images = [listed[key] for key in sorted(listed, key=_subdataset_number) if key.endswith("_DESC")]
+    if len(images) > 1:
+        raise SeveralImagesError(
+            f"it holds {len(images)} images ({'; '.join(images[:5])}{'; ...' if len(images) > 5 else ''}): "
+            "one COG holds one image, and compressing the first alone would drop the others; "
+            "split it into one file per image (gdal_translate with NITF_IM:n: or GTIFF_DIR:n:) and upload those"
+        )
+
+
+def _subdataset_number(key: str) -> int:
+    """3 for 'SUBDATASET_3_DESC': sub-datasets in their file order, not in text order (10 before 2)."""
+    return int(key.split("_")[1])
 
 
 def compress(

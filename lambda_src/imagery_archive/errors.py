@@ -39,6 +39,10 @@ class UnsupportedImageError(PermanentError):
     """A readable image this pipeline can't write faithfully (for example, no bands)."""
 
 
+class SeveralImagesError(UnsupportedImageError):
+    """A file holding several images (NITF image segments, TIFF pages): one COG holds one image."""
+
+
 class SourceChangedError(ImageryArchiveError):
     """The input object was replaced while it was processed; its new version has an event of its own."""
 
