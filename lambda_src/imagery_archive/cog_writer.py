@@ -7,6 +7,7 @@ COGs exactly as the final one is written.
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 from osgeo import gdal
@@ -20,11 +21,16 @@ gdal.UseExceptions()
 COG_OPTIONS: tuple[str, ...] = (
     "BLOCKSIZE=512",
     "OVERVIEWS=AUTO",
-    "NUM_THREADS=ALL_CPUS",
     "BIGTIFF=IF_SAFER",
 )
 """Options every output gets: 512-pixel tiles, internal overviews (resampled as the encoding
-says: `Encoding.resampling`), all CPUs, BigTIFF past 4 GB."""
+says: `Encoding.resampling`), BigTIFF past 4 GB; threads as `encoder_threads` says."""
+
+TILE_SIDE = 512
+TILES_IN_FLIGHT_BYTES = 64 * 1024 * 1024
+"""Uncompressed tiles the encoder's threads may hold at once. Each thread holds a whole tile of every
+band: 0.75 MB for 8-bit RGB, but 50 MB for 100 bands of 16-bit data, where all CPUs would push a
+many-band image past 1 GiB."""
 
 
 def write_cog(dataset: gdal.Dataset, encoding: Encoding, dst: Path) -> None:
@@ -73,11 +79,20 @@ def _translate_options(dataset: gdal.Dataset, encoding: Encoding, extra: tuple[s
             f"RESAMPLING={encoding.resampling}",
             *encoding.creation_options,
             *COG_OPTIONS,
+            f"NUM_THREADS={encoder_threads(dataset, encoding)}",
             *extra,
         ],
         maskBand=_mask_option(dataset, encoding),
         noData=None if encoding.keep_nodata else "none",
     )
+
+
+def encoder_threads(dataset: gdal.Dataset, encoding: Encoding, cpus: int | None = None) -> str:
+    """ALL_CPUS, or as many threads as `TILES_IN_FLIGHT_BYTES` of this image's tiles allow (at least one)."""
+    sample = gdal.GetDataTypeSize(dataset.GetRasterBand(1).DataType) // 8
+    tile = TILE_SIDE * TILE_SIDE * len(encoding.bands) * max(sample, 1)
+    threads = TILES_IN_FLIGHT_BYTES // tile
+    return "ALL_CPUS" if threads >= (cpus or os.cpu_count() or 1) else str(max(1, threads))
 
 
 def _failure_as_error(failures: list[str], dst: Path) -> Exception:

@@ -17,6 +17,7 @@ from osgeo import gdal
 from osgeo_utils.samples.validate_cloud_optimized_geotiff import validate
 
 from imagery_archive.cog_writer import write_cog
+from imagery_archive.decoding import reopened_single_threaded
 from imagery_archive.errors import ImageryArchiveError, SeveralImagesError, UnreadableImageError
 from imagery_archive.profiles import CompressionProfile, Encoding, ImageProperties, choose_encoding
 from imagery_archive.quality import measure_ssim
@@ -89,7 +90,7 @@ def open_image(path: str | Path) -> gdal.Dataset:
     if dataset is None or dataset.RasterCount == 0:
         raise UnreadableImageError("GDAL found no raster bands in it")
     refuse_several_images(dataset)
-    return dataset
+    return reopened_single_threaded(dataset, path)
 
 
 def refuse_several_images(dataset: gdal.Dataset) -> None:
