@@ -46,7 +46,7 @@ DEFAULT_GDAL_CACHE_MB = LAMBDA_MEMORY_MB * 5 // 100
 
 GDAL_TRANSLATE_OPTIONS = tuple(word for option in REFERENCE_COG_OPTIONS for word in ("-co", option))
 
-S3_CONTENDERS = ("reference", "ours", "ours_webp", "ours_target_ssim", "ours_target_ssim_webp")
+S3_CONTENDERS = ("reference", "ours", "ours_webp", "ours_target_ssim", "ours_target_ssim_webp", "job")
 ALL_CONTENDERS = (
     "gdal_translate",
     "reference",
@@ -54,8 +54,9 @@ ALL_CONTENDERS = (
     "rio_cogeo",
     "ours_webp",
     "ours_target_ssim_webp",
+    "job",
 )
-SCALING_CONTENDERS = ("gdal_translate", "reference", "ours", "rio_cogeo")
+SCALING_CONTENDERS = ("gdal_translate", "reference", "ours", "rio_cogeo", "job")
 DESCRIPTIONS = {
     "gdal_translate": f"`gdal_translate -of COG {' '.join(GDAL_TRANSLATE_OPTIONS)}` on the local file "
     "(compression alone)",
@@ -66,6 +67,8 @@ DESCRIPTIONS = {
     "ours_webp": "our handler with COMPRESSION=WEBP",
     "ours_target_ssim": "our handler with TARGET_SSIM = the reference's SSIM on this scene",
     "ours_target_ssim_webp": "our handler with COMPRESSION=WEBP and TARGET_SSIM = the reference's SSIM",
+    "job": "the large-scene batch job (`python3 -m imagery_archive.job`'s main) end to end, default settings, "
+    "with the environment AWS Batch gives it",
 }
 
 
@@ -140,7 +143,7 @@ def command_and_env(name: str, scene: Path, scratch: Path, spec: Path, session: 
         env["COMPRESSION"] = "WEBP"
     if name.startswith("ours_target_ssim"):
         env["TARGET_SSIM"] = f"{session.target_ssim[scene.name]:.4f}"
-    return [*python, "ours", str(spec)], env
+    return [*python, "job" if name == "job" else "ours", str(spec)], env
 
 
 def run_one(name: str, scene: Path, scene_name: str, number: int, session: Session) -> Run:
@@ -176,7 +179,7 @@ def run_one(name: str, scene: Path, scene_name: str, number: int, session: Sessi
         output_bytes = _check_s3_outcome(session.s3, key, scene.stat().st_size)
         if number == 1:
             session.s3.download_file(OUTPUT_BUCKET, f"output/{key}", str(kept))
-        if name.startswith("ours"):
+        if name.startswith("ours") or name == "job":
             notes = _handler_log(log)
         reset(session.endpoint)
     else:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
+from aws_cdk import Acknowledgment, Annotations, Duration, RemovalPolicy, Validations
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
@@ -20,6 +20,19 @@ ABORT_INCOMPLETE_UPLOADS_AFTER = Duration.days(7)
 # Older versions of a compressed image can be regenerated from the archive; archived originals never expire.
 NONCURRENT_OUTPUT_VERSIONS_EXPIRE_AFTER = Duration.days(30)
 ACCESS_LOGS_EXPIRE_AFTER = Duration.days(365)
+
+
+UNVERIFIED_VERSIONING_WARNING = "imagery-archive:outputBucketVersioningUnverified"
+
+
+def _unverified_versioning(bucket: s3.IBucket) -> str:
+    return (
+        f"The imported output bucket {bucket.bucket_name} may not keep versions, and the stack can't check: a "
+        "different original uploaded under a key already archived will be archived under its own key "
+        "(archive/<folder>/<name>.sha256-<16 hex digits>.<suffix>, see README) instead of as a new version of "
+        "archive/<key>. Enable versioning on it (aws s3api put-bucket-versioning --bucket <name> "
+        "--versioning-configuration Status=Enabled), then say so with -c outputBucketVersioned=true."
+    )
 
 
 class PipelineBuckets(Construct):
@@ -47,7 +60,10 @@ class PipelineBuckets(Construct):
 
     def _output_bucket(self) -> s3.IBucket:
         if self._settings.output_bucket_name:
-            return s3.Bucket.from_bucket_name(self, "Output", self._settings.output_bucket_name)
+            bucket = s3.Bucket.from_bucket_name(self, "Output", self._settings.output_bucket_name)
+            if not self._settings.output_bucket_versioned:
+                Annotations.of(bucket).add_warning_v2(UNVERIFIED_VERSIONING_WARNING, _unverified_versioning(bucket))
+            return bucket
         return self._secure_bucket(
             "Output",
             server_access_logs_bucket=self.access_logs,

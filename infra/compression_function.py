@@ -15,11 +15,15 @@ from constructs import Construct
 from imagery_archive import FUNCTION_ROOT
 from imagery_archive.settings import METRICS_NAMESPACE, SERVICE_NAME
 from infra import permissions
-from infra.nag import acknowledge_wildcard_resources
 from infra.settings import PipelineSettings
 
 # Long enough to investigate a failed scene after a holiday, short enough not to keep logs forever.
 LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
+
+LAMBDA_ENTRYPOINT = ["python3", "-m", "awslambdaric"]
+LAMBDA_CMD = ["handler.handler"]
+"""How Lambda starts the image. Set here, not in the Dockerfile: the image has no ENTRYPOINT, because AWS Batch
+can replace only an image's command, and the same image runs the large-scene job (`infra.large_scene_job`)."""
 
 _RUNTIME_PLATFORMS = {
     "x86_64": (lambda_.Architecture.X86_64, ecr_assets.Platform.LINUX_AMD64),
@@ -54,41 +58,40 @@ class CompressionFunction(Construct):
             description="Compresses uploaded imagery, archives the original, then deletes the upload.",
         )
         self._allow_s3(settings, input_bucket, output_bucket)
+        for statement in permissions.failure_queue_statements(failure_queue):
+            self.role.add_to_principal_policy(statement)
         self.log_group.grant_write(self.role)
+        # One image asset, built and pushed once: the large-scene job runs the same image.
+        self.image = ecr_assets.DockerImageAsset(
+            self, "Image", directory=str(FUNCTION_ROOT), platform=_RUNTIME_PLATFORMS[settings.architecture][1]
+        )
         self.function = self._function(settings, output_bucket, failure_queue)
 
     def _allow_s3(self, settings: PipelineSettings, input_bucket: s3.IBucket, output_bucket: s3.IBucket) -> None:
-        statements = [
-            *permissions.input_bucket_statements(input_bucket),
-            *permissions.output_bucket_statements(
-                output_bucket, output_prefix=settings.output_prefix, archive_prefix=settings.archive_prefix
-            ),
-        ]
-        for statement in statements:
-            self.role.add_to_principal_policy(statement)
-        object_arns = {arn for statement in statements for arn in statement.resources if arn.endswith("*")}
-        acknowledge_wildcard_resources(
+        permissions.allow_archive_job(
             self.role,
-            sorted(object_arns),
-            reason="Uploaded scenes are named by their uploaders, so object ARNs end in '*'. Each "
-            "wildcard is confined to the input bucket's objects or to the output bucket's output and "
-            "archive prefixes, and every action on them is listed by name.",
+            input_bucket,
+            output_bucket,
+            output_prefix=settings.output_prefix,
+            archive_prefix=settings.archive_prefix,
         )
 
     def _function(
         self, settings: PipelineSettings, output_bucket: s3.IBucket, failure_queue: sqs.IQueue
     ) -> lambda_.DockerImageFunction:
-        architecture, platform = _RUNTIME_PLATFORMS[settings.architecture]
         return lambda_.DockerImageFunction(
             self,
             "Function",
             description="Compresses uploaded imagery to COG and archives the original in a Glacier class.",
-            code=lambda_.DockerImageCode.from_image_asset(str(FUNCTION_ROOT), platform=platform),
-            architecture=architecture,
+            code=lambda_.DockerImageCode.from_ecr(
+                self.image.repository, tag_or_digest=self.image.image_tag, entrypoint=LAMBDA_ENTRYPOINT, cmd=LAMBDA_CMD
+            ),
+            architecture=_RUNTIME_PLATFORMS[settings.architecture][0],
             memory_size=settings.memory_mib,
             ephemeral_storage_size=Size.mebibytes(settings.ephemeral_storage_mib),
             timeout=Duration.minutes(settings.timeout_minutes),
-            environment=function_environment(settings, output_bucket.bucket_name),
+            reserved_concurrent_executions=settings.max_concurrency,
+            environment=function_environment(settings, output_bucket.bucket_name, failure_queue.queue_url),
             role=self.role,
             log_group=self.log_group,
             recursive_loop=lambda_.RecursiveLoop.TERMINATE,
@@ -98,10 +101,11 @@ class CompressionFunction(Construct):
         )
 
 
-def function_environment(settings: PipelineSettings, output_bucket_name: str) -> dict[str, str]:
+def function_environment(settings: PipelineSettings, output_bucket_name: str, failure_queue_url: str) -> dict[str, str]:
     """The function's environment contract; the optional tuning knobs appear only when set in context."""
     environment = {
         "OUTPUT_BUCKET": output_bucket_name,
+        "FAILURE_QUEUE_URL": failure_queue_url,
         "OUTPUT_PREFIX": settings.output_prefix,
         "ARCHIVE_PREFIX": settings.archive_prefix,
         "ARCHIVE_STORAGE_CLASS": settings.archive_storage_class,

@@ -11,6 +11,9 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from imagery_archive.outcomes import Outcome
+from imagery_archive.settings import METRICS_NAMESPACE, SERVICE_NAME
+
 # SQS's maximum: a failed scene's event waits two weeks for someone to inspect and replay it.
 FAILED_EVENT_RETENTION = Duration.days(14)
 ALARM_PERIOD = Duration.minutes(5)
@@ -75,6 +78,19 @@ class PipelineAlarms(Construct):
             failure_queue.metric_approximate_number_of_messages_visible(period=ALARM_PERIOD, statistic="Maximum"),
             "At least one upload failed every retry: its event is in the failure queue, its original is "
             "still in the input bucket.",
+        )
+        self.permanent_failures = self._alarm(
+            "PermanentFailures",
+            cloudwatch.Metric(
+                namespace=METRICS_NAMESPACE,
+                metric_name=Outcome.FAILED.metric_name,
+                # Powertools' EMF documents carry the service name as the dimension "service".
+                dimensions_map={"service": SERVICE_NAME},
+                period=ALARM_PERIOD,
+                statistic="Sum",
+            ),
+            "At least one upload can't be compressed (not an image, corrupt, too large): it stays in the input "
+            "bucket tagged imagery-archive:status=failed, with the reason in imagery-archive:reason.",
         )
 
     def _alarm(self, construct_id: str, metric: cloudwatch.IMetric, description: str) -> cloudwatch.Alarm:

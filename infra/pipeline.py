@@ -7,9 +7,11 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as s3_notifications
 from constructs import Construct
 
+from infra.batch_operations import BatchOperationsRole
 from infra.buckets import PipelineBuckets
-from infra.compression_function import CompressionFunction
+from infra.compression_function import CompressionFunction, function_environment
 from infra.failures import FailureQueue, PipelineAlarms
+from infra.large_scene_job import LargeSceneJob
 from infra.settings import PipelineSettings
 
 # CDK's singleton that applies bucket notifications; its construct ID is fixed by aws-cdk-lib.
@@ -17,7 +19,10 @@ _NOTIFICATIONS_HANDLER_PREFIX = "BucketNotificationsHandler"
 
 
 class ImageryArchivePipeline(Construct):
-    """Upload -> compress to COG + archive the original -> delete the upload; failures -> queue + alarms."""
+    """Upload -> compress to COG + archive the original -> delete the upload; failures -> queue + alarms.
+
+    Scenes too large for the function go, untouched, to the same job on AWS Batch (`largeSceneJobs`).
+    """
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: PipelineSettings) -> None:
         super().__init__(scope, construct_id)
@@ -31,6 +36,7 @@ class ImageryArchivePipeline(Construct):
             output_bucket=self.buckets.output,
             failure_queue=self.failures.queue,
         )
+        self.large_scenes = self._large_scene_job(settings) if settings.large_scene_jobs else None
         self._trigger_on_uploads(settings.imagery_suffixes)
         self.alarms = PipelineAlarms(
             self,
@@ -39,6 +45,31 @@ class ImageryArchivePipeline(Construct):
             failure_queue=self.failures.queue,
             alarm_email=settings.alarm_email,
         )
+        # Whole archives at once: S3 Batch Operations runs the same function per manifest line (backfill),
+        # or restores archived originals (restore); see infra/batch_operations.py.
+        self.batch_operations = BatchOperationsRole(
+            self,
+            "BatchOperations",
+            function=self.compression.function,
+            output_bucket=self.buckets.output,
+            output_prefix=settings.output_prefix,
+            archive_prefix=settings.archive_prefix,
+        )
+
+    def _large_scene_job(self, settings: PipelineSettings) -> LargeSceneJob:
+        """The batch job for scenes beyond the function's scratch space, and the function's route to it."""
+        job = LargeSceneJob(
+            self,
+            "LargeScenes",
+            settings=settings,
+            image=self.compression.image,
+            environment=function_environment(settings, self.buckets.output.bucket_name, self.failures.queue.queue_url),
+            input_bucket=self.buckets.input,
+            output_bucket=self.buckets.output,
+            failure_queue=self.failures.queue,
+        )
+        job.route_from(self.compression.function, settings.large_scene_threshold_bytes)
+        return job
 
     def _trigger_on_uploads(self, suffixes: tuple[str, ...]) -> None:
         """One ObjectCreated notification per suffix (S3 suffix filters are case-sensitive and single-valued).

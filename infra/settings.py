@@ -18,6 +18,7 @@ from constructs import Node
 
 from imagery_archive.errors import SettingsError
 from imagery_archive.keys import IMAGERY_FORMATS, Destinations
+from imagery_archive.large_scenes import default_threshold, largest_original_for_scratch
 from imagery_archive.profiles import CompressionProfile
 from imagery_archive.settings import (
     invalid_setting,
@@ -25,6 +26,7 @@ from imagery_archive.settings import (
     parse_codec,
     parse_key_prefix,
     parse_max_z_error,
+    parse_number,
     parse_quality,
     parse_storage_class,
     parse_target_ssim,
@@ -38,6 +40,23 @@ LAMBDA_MAX_TIMEOUT_MINUTES = 15
 # Lambda retries a failed asynchronous invocation at most twice and keeps an event at most six hours.
 LAMBDA_MAX_ASYNC_RETRIES = 2
 LAMBDA_MAX_EVENT_AGE_HOURS = 6
+# Lambda keeps at least 100 of an account's default 1,000 concurrent executions unreserved.
+LAMBDA_MAX_RESERVED_CONCURRENCY = 900
+
+MiB = 1024 * 1024
+# AWS Batch on Fargate: the vCPU values a job may ask for, and the memory (MiB) each allows: (low, high, step).
+FARGATE_VCPUS = (0.25, 0.5, 1, 2, 4, 8, 16)
+FARGATE_MEMORY_MIB = {
+    0.25: (512, 2048, 512),
+    0.5: (1024, 4096, 1024),
+    1: (2048, 8192, 1024),
+    2: (4096, 16384, 1024),
+    4: (8192, 30720, 1024),
+    8: (16384, 61440, 4096),
+    16: (32768, 122880, 8192),
+}
+FARGATE_STORAGE_GIB = (21, 200)
+BATCH_MAX_TIMEOUT_HOURS = 14 * 24
 
 DEFAULT_SUFFIXES = tuple(
     spelling for suffixes in IMAGERY_FORMATS.values() for spelling in (*suffixes, *(s.upper() for s in suffixes))
@@ -46,6 +65,7 @@ DEFAULT_SUFFIXES = tuple(
 
 # https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html (the common subset).
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_VPC_ID = re.compile(r"^vpc-[0-9a-f]{8}([0-9a-f]{9})?$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _TRUE = ("true", "yes", "1")
 _FALSE = ("false", "no", "0")
@@ -83,6 +103,27 @@ class PipelineSettings:
     max_event_age_hours: int = LAMBDA_MAX_EVENT_AGE_HOURS
     alarm_email: str | None = None
     log_level: str = "INFO"
+    large_scene_jobs: bool = True
+    large_scene_bytes: int | None = None
+    large_scene_max_vcpus: int = 16
+    large_scene_vcpus: float = 4
+    large_scene_memory_mib: int = 8192
+    large_scene_storage_gib: int = 200
+    large_scene_timeout_hours: int = 24
+    vpc_id: str | None = None
+
+    @property
+    def large_scene_threshold_bytes(self) -> int:
+        """Objects of at least this size go to the large-scene job: `largeSceneBytes`, or what the function's
+        ephemeral storage can safely hold (`imagery_archive.large_scenes.default_threshold`)."""
+        return self.large_scene_bytes or default_threshold(self.ephemeral_storage_mib * MiB)
+
+    max_concurrency: int = 20
+    """Reserved concurrency: a bulk upload runs at most this many scenes at once (the others wait in Lambda's
+    event queue, up to `max_event_age_hours`), leaving the account's other functions their share and S3 a
+    request rate it serves without throttling."""
+    output_bucket_versioned: bool = False
+    """The operator's word that an imported output bucket keeps versions; the stack can't check it."""
 
     @classmethod
     def from_context(cls, node: Node) -> PipelineSettings:
@@ -112,6 +153,28 @@ class PipelineSettings:
                 f"cdk.json context 'outputPrefix' ({self.output_prefix!r}) and 'archivePrefix' "
                 f"({self.archive_prefix!r}) must not contain one another: compressed images and "
                 "archived originals must stay apart"
+            )
+        self._check_large_scene_job()
+
+    def _check_large_scene_job(self) -> None:
+        """Fargate's vCPU/memory pairs, and a threshold the function can actually hold."""
+        low, high, step = FARGATE_MEMORY_MIB[self.large_scene_vcpus]
+        if not (low <= self.large_scene_memory_mib <= high and (self.large_scene_memory_mib - low) % step == 0):
+            raise SettingsError(
+                f"cdk.json context 'largeSceneMemoryMiB' must be from {low} to {high} in steps of {step} with "
+                f"largeSceneVcpus={self.large_scene_vcpus:g} (Fargate's combinations), "
+                f"got {self.large_scene_memory_mib}"
+            )
+        if self.large_scene_max_vcpus < self.large_scene_vcpus:
+            raise SettingsError(
+                f"cdk.json context 'largeSceneMaxVcpus' ({self.large_scene_max_vcpus}) must be at least "
+                f"largeSceneVcpus ({self.large_scene_vcpus:g}), or no job could ever start"
+            )
+        holdable = largest_original_for_scratch(self.ephemeral_storage_mib * MiB)
+        if self.large_scene_bytes is not None and self.large_scene_bytes > holdable:
+            raise SettingsError(
+                f"cdk.json context 'largeSceneBytes' ({self.large_scene_bytes}) must be at most {holdable}: the "
+                f"function refuses larger originals with {self.ephemeral_storage_mib} MiB of ephemeral storage"
             )
 
 
@@ -144,6 +207,14 @@ def _matching(pattern: re.Pattern[str], expected: str) -> Parse:
         return raw
 
     return parse
+
+
+def _fargate_vcpus(key: str, raw: object) -> float:
+    expected = "one of Fargate's vCPU values " + ", ".join(f"{value:g}" for value in FARGATE_VCPUS)
+    value = parse_number(key, raw, expected)
+    if value not in FARGATE_VCPUS:
+        raise invalid_setting(key, expected, raw)
+    return int(value) if value.is_integer() else value
 
 
 def _suffixes(name: str, raw: object) -> tuple[str, ...]:
@@ -185,6 +256,16 @@ _PARSERS: dict[str, tuple[str, Parse]] = {
     "maxEventAgeHours": ("max_event_age_hours", _whole_number(1, LAMBDA_MAX_EVENT_AGE_HOURS)),
     "alarmEmail": ("alarm_email", _matching(_EMAIL, "an e-mail address")),
     "logLevel": ("log_level", _choice(LOG_LEVELS)),
+    "largeSceneJobs": ("large_scene_jobs", _boolean),
+    "largeSceneBytes": ("large_scene_bytes", _whole_number(1, 10 * 1024**4)),
+    "largeSceneMaxVcpus": ("large_scene_max_vcpus", _whole_number(1, 4096)),
+    "largeSceneVcpus": ("large_scene_vcpus", _fargate_vcpus),
+    "largeSceneMemoryMiB": ("large_scene_memory_mib", _whole_number(512, 122880)),
+    "largeSceneStorageGiB": ("large_scene_storage_gib", _whole_number(*FARGATE_STORAGE_GIB)),
+    "largeSceneTimeoutHours": ("large_scene_timeout_hours", _whole_number(1, BATCH_MAX_TIMEOUT_HOURS)),
+    "vpcId": ("vpc_id", _matching(_VPC_ID, "a VPC ID such as vpc-0123456789abcdef0")),
+    "maxConcurrency": ("max_concurrency", _whole_number(1, LAMBDA_MAX_RESERVED_CONCURRENCY)),
+    "outputBucketVersioned": ("output_bucket_versioned", _boolean),
 }
 """Context key -> (settings field, validator). The function's own values use the function's validators."""
 

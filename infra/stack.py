@@ -24,8 +24,22 @@ class ImageryArchiveStack(Stack):
             f"Compressed images under {settings.output_prefix}, originals under {settings.archive_prefix}.",
         )
         self._output("FunctionName", pipeline.compression.function.function_name, "The compression function.")
+        self._output(
+            "FunctionArn",
+            pipeline.compression.function.function_arn,
+            "The function S3 Batch Operations backfills invoke.",
+        )
+        self._output(
+            "BatchOperationsRoleArn",
+            pipeline.batch_operations.role.role_arn,
+            "The role for tools.backfill --engine s3-batch and tools.restore --engine s3-batch.",
+        )
         self._output("FailureQueueUrl", pipeline.failures.queue.queue_url, "Events of uploads that failed.")
         self._output("AlarmTopicArn", pipeline.alarms.topic.topic_arn, "Subscribe here for failure alarms.")
+        if pipeline.large_scenes is not None:
+            jobs = pipeline.large_scenes
+            self._output("LargeSceneJobQueue", jobs.queue.job_queue_name, "AWS Batch queue of the large-scene jobs.")
+            self._output("LargeSceneLogGroup", jobs.log_group.log_group_name, "Logs of the large-scene jobs.")
 
     def _output(self, construct_id: str, value: str, description: str) -> None:
         CfnOutput(self, construct_id, value=value, description=description)

@@ -21,6 +21,8 @@ from imagery_archive.errors import (
     ArchiveNotVerifiedError,
     CorruptImageError,
     EmptyObjectError,
+    PermanentError,
+    ScratchSpaceTakenError,
     SourceChangedError,
     TooLargeError,
     UnreadableImageError,
@@ -198,8 +200,15 @@ def test_bad_input_is_a_permanent_error_and_nothing_is_written(buckets, tmp_path
     assert list(tmp_path.iterdir()) == []
 
 
-def test_an_original_too_large_for_scratch_space_is_refused_for_good():
+def test_an_original_too_large_even_for_empty_scratch_space_is_refused_for_good():
     source = ObjectLocation("imagery-input", "huge.tif")
-    check_scratch_space(source, size=9 * GiB, free=10 * GiB)  # fits: no error
-    with pytest.raises(TooLargeError, match=r"huge.tif needs at least 9.9 GiB .* 9.0 GiB is free"):
-        check_scratch_space(source, size=9 * GiB, free=9 * GiB)
+    check_scratch_space(source, size=9 * GiB, capacity=10 * GiB, free=10 * GiB)  # fits: no error
+    with pytest.raises(TooLargeError, match=r"huge.tif needs at least 9.9 GiB .* 9.0 GiB in all"):
+        check_scratch_space(source, size=9 * GiB, capacity=9 * GiB, free=9 * GiB)
+
+
+def test_space_taken_by_something_else_is_transient_not_the_objects_fault():
+    source = ObjectLocation("imagery-input", "scene.tif")
+    with pytest.raises(ScratchSpaceTakenError, match="retried") as raised:
+        check_scratch_space(source, size=2 * GiB, capacity=10 * GiB, free=1 * GiB)
+    assert not isinstance(raised.value, PermanentError), "the original must not be tagged failed"

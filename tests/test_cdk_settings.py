@@ -27,6 +27,8 @@ def test_defaults_are_safe_for_large_scenes_and_keep_the_archive() -> None:
     assert settings.archive_storage_class == "GLACIER"
     assert settings.destroy_buckets_with_stack is False
     assert settings.imagery_suffixes == DEFAULT_SUFFIXES
+    assert settings.max_concurrency == 20, "a bulk upload must not take the account's whole concurrency"
+    assert settings.output_bucket_versioned is False, "an imported bucket's versioning is not assumed"
 
 
 def test_cdk_json_spells_out_the_defaults() -> None:
@@ -86,6 +88,10 @@ def test_command_line_strings_are_parsed() -> None:
         ("maxEventAgeHours", 7),
         ("alarmEmail", "oncall"),
         ("logLevel", "VERBOSE"),
+        ("maxConcurrency", 0),
+        ("maxConcurrency", 901),
+        ("maxConcurrency", "many"),
+        ("outputBucketVersioned", "perhaps"),
     ],
 )
 def test_invalid_values_fail_naming_the_context_key(key: str, value: Any) -> None:
@@ -112,7 +118,9 @@ def test_invalid_values_fail_naming_the_context_key(key: str, value: Any) -> Non
 def test_what_synthesizes_is_what_the_function_reads(context: dict[str, Any]) -> None:
     """The stack hands its settings to the function as environment variables: nothing may change on the way."""
     settings = PipelineSettings.from_mapping(context)
-    received = FunctionSettings.from_env(function_environment(settings, "imagery-output"))
+    queue = "https://sqs.us-east-1.amazonaws.com/123456789012/imagery-failures"
+    received = FunctionSettings.from_env(function_environment(settings, "imagery-output", queue))
+    assert received.failure_queue_url == queue
     assert received.profile == CompressionProfile(
         codec=settings.compression,
         quality=settings.quality,

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from imagery_archive import FUNCTION_ROOT
+from infra.compression_function import LAMBDA_CMD, LAMBDA_ENTRYPOINT
 
 LAMBDA_SRC = FUNCTION_ROOT
 DOCKERFILE = LAMBDA_SRC / "Dockerfile"
@@ -49,13 +50,19 @@ def test_base_image_is_an_explicit_gdal_release() -> None:
     assert [line.split()[0] for line in _instructions("FROM")] == ["${BASE_IMAGE}", "${BASE_IMAGE}"]
 
 
-def test_entrypoint_is_the_lambda_runtime_interface_client() -> None:
-    assert [json.loads(args) for args in _instructions("ENTRYPOINT")] == [["python3", "-m", "awslambdaric"]]
+def test_entrypoint_is_empty_so_aws_batch_can_run_the_large_scene_job_in_the_same_image() -> None:
+    """Batch replaces only the command; an ENTRYPOINT would swallow `python3 -m imagery_archive.job` as its args."""
+    assert [json.loads(args) for args in _instructions("ENTRYPOINT")] == [[]], "and none inherited from the base"
+
+
+def test_cmd_runs_the_lambda_runtime_interface_client_as_the_function_configures_it() -> None:
+    (cmd,) = (json.loads(args) for args in _instructions("CMD"))
+    assert cmd == [*LAMBDA_ENTRYPOINT, *LAMBDA_CMD], "the image's default and the function's ImageConfig must agree"
 
 
 def test_cmd_names_a_handler_defined_in_the_function_root() -> None:
     (cmd,) = (json.loads(args) for args in _instructions("CMD"))
-    module, function = cmd[0].rsplit(".", 1)
+    module, function = cmd[-1].rsplit(".", 1)
     source = LAMBDA_SRC / f"{module}.py"
     assert source.is_file(), f"CMD {cmd} names {source.name}, which is not in lambda_src/"
     tree = ast.parse(source.read_text()).body

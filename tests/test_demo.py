@@ -8,10 +8,12 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
-from osgeo import gdal
+from osgeo import gdal, ogr
 
 from imagery_archive.outcomes import Outcome
+from tests.test_stac import geotransform_outline, polygon
 from tools import pricing
 from tools.demo import main
 from tools.demo_proof import prove_order
@@ -19,8 +21,10 @@ from tools.demo_report import render
 from tools.demo_run import BROKEN_KEY, INPUT_BUCKET, OUTPUT_BUCKET, run_demo
 from tools.local_function import Invocation, S3Call
 from tools.samples import bundled_samples
+from tools.stac_validation import validate
 
 GB = 1024**3
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"
 
 
 @pytest.fixture(scope="module")
@@ -162,3 +166,31 @@ def test_prices_can_be_overridden_and_a_bad_price_file_is_one_line(tmp_path, cap
         err = capsys.readouterr().err
         assert message in err, err
         assert len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.slow
+def test_every_cog_has_a_valid_item_with_its_footprint_original_and_thumbnail(demo, s3):
+    run, lines = demo
+    outline_checked = 0
+    for row in run.rows:
+        item_key = row.output_key.removesuffix(".tif") + ".json"
+        item = json.loads(s3.get_object(Bucket=OUTPUT_BUCKET, Key=item_key)["Body"].read())
+        validate(item)
+        original = item["assets"]["original"]
+        assert original["href"] == f"s3://{OUTPUT_BUCKET}/archive/{row.key}"
+        assert original["imagery_archive:storage_class"] == row.archive_class
+        thumbnail = s3.head_object(Bucket=OUTPUT_BUCKET, Key=row.output_key.removesuffix(".tif") + ".png")
+        assert thumbnail["ContentType"] == "image/png"
+        sample = SAMPLES / row.key.removeprefix("scenes/")
+        if item["properties"]["imagery_archive:geometry_method"] == "geotransform":
+            dataset = gdal.Open(str(sample))
+            outline = polygon(geotransform_outline(sample, per_edge=64))
+            west, east, south, north = outline.GetEnvelope()
+            pixel = np.hypot(east - west, north - south) / np.hypot(dataset.RasterXSize, dataset.RasterYSize)
+            footprint = ogr.CreateGeometryFromJson(json.dumps(item["geometry"]))
+            assert footprint.Within(outline.Buffer(pixel / 2)), f"{row.key}: footprint outside its corners"
+            outline_checked += 1
+        else:
+            assert item["geometry"] is not None, f"{row.key}: placed by its RPCs or GCPs"
+    assert outline_checked == len(run.rows) - 2, "all but the RPC and GCP samples are checked against corners"
+    assert any("STAC: every COG has a valid Item" in line for line in lines), "the demo shows an Item"

@@ -79,9 +79,13 @@ def test_one_bad_record_does_not_stop_the_others(handler, buckets, tmp_path, cap
     assert buckets.keys(buckets.output) == [
         "archive/nitf/é scene.ntf",
         "archive/scenes/landsat 7+.tif",
+        "output/nitf/é scene.json",
+        "output/nitf/é scene.png",
         "output/nitf/é scene.tif",
+        "output/scenes/landsat 7+.json",
+        "output/scenes/landsat 7+.png",
         "output/scenes/landsat 7+.tif",
-    ]
+    ], "each COG has its STAC Item and thumbnail beside it"
     tags = buckets.client.get_object_tagging(Bucket=buckets.input, Key="scenes/notes.tif")["TagSet"]
     assert {"Key": "imagery-archive:status", "Value": "failed"} in tags
     failure = next(record for record in caplog.records if record.levelname == "ERROR")
@@ -137,7 +141,7 @@ def test_settings_reach_the_pipeline(buckets, monkeypatch, tmp_path):
     )
     put(buckets, "x.tif", "RGB.byte.tif")
     handler.handler(event_for_objects(buckets.client, buckets.input, ["x.tif"]), LambdaContext())
-    assert buckets.keys(buckets.output) == ["cogs/x.tif", "originals/x.tif"]
+    assert buckets.keys(buckets.output) == ["cogs/x.json", "cogs/x.png", "cogs/x.tif", "originals/x.tif"]
     archived = buckets.client.head_object(Bucket=buckets.output, Key="originals/x.tif")
     assert archived["StorageClass"] == "DEEP_ARCHIVE"
     meta = buckets.client.head_object(Bucket=buckets.output, Key="cogs/x.tif")["Metadata"]

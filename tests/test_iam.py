@@ -63,11 +63,20 @@ def _expected_s3_statements(
             "Resource": archive_objects,
         },
         {"Sid": "ListOutputBucketForNotFound", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": output_arn},
+        {
+            "Sid": "CheckOutputBucketVersioning",
+            "Effect": "Allow",
+            "Action": "s3:GetBucketVersioning",
+            "Resource": output_arn,
+        },
     ]
 
 
 def _logs_and_queue_statements(template: Template) -> list[dict[str, Any]]:
+    queue_arn = {"Fn::GetAtt": [logical_id(template, "AWS::SQS::Queue", "Failures/Queue"), "Arn"]}
     return [
+        # An invalid COG of ours is reported to the failure queue at once, by the function itself.
+        {"Sid": "ReportOwnOutputFailures", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": queue_arn},
         {
             "Effect": "Allow",
             "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
@@ -76,8 +85,22 @@ def _logs_and_queue_statements(template: Template) -> list[dict[str, Any]]:
         {
             "Effect": "Allow",
             "Action": ["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
-            "Resource": {"Fn::GetAtt": [logical_id(template, "AWS::SQS::Queue", "Failures/Queue"), "Arn"]},
+            "Resource": queue_arn,
         },
+    ]
+
+
+def _submit_large_scene_jobs_statement(template: Template) -> list[dict[str, Any]]:
+    """The function may submit jobs to its large-scene queue and job definition, and do nothing else on Batch."""
+    queue = logical_id(template, "AWS::Batch::JobQueue", "LargeScenes/Queue")
+    definition = logical_id(template, "AWS::Batch::JobDefinition", "LargeScenes/JobDefinition")
+    return [
+        {
+            "Sid": "SubmitLargeSceneJobs",
+            "Effect": "Allow",
+            "Action": "batch:SubmitJob",
+            "Resource": [{"Fn::GetAtt": [queue, "JobQueueArn"]}, {"Ref": definition}],
+        }
     ]
 
 
@@ -90,7 +113,8 @@ def test_function_role_is_exactly_the_written_out_statements(template: Template)
         output_arn,
         _joined(output_arn, "/output/*"),
         _joined(output_arn, "/archive/*"),
-    ) + _logs_and_queue_statements(template)
+    )
+    expected += [*_logs_and_queue_statements(template), *_submit_large_scene_jobs_statement(template)]
     assert _function_role_statements(template) == expected
 
 
@@ -107,7 +131,8 @@ def test_imported_buckets_are_scoped_the_same_way(imported: Template) -> None:
         arn("survey-archive"),
         objects("survey-archive", "output/"),
         objects("survey-archive", "archive/"),
-    ) + _logs_and_queue_statements(imported)
+    )
+    expected += [*_logs_and_queue_statements(imported), *_submit_large_scene_jobs_statement(imported)]
     assert _function_role_statements(imported) == expected
 
 
@@ -131,11 +156,13 @@ def test_function_role_has_no_managed_policies_and_only_lambda_may_assume_it(tem
 
 
 def test_no_policy_in_the_stack_allows_wildcard_actions_or_every_resource(template: Template) -> None:
+    """Except ECR's login token for pulling the large-scene job's image: that action takes no resource."""
     for name, policy in template.find_resources("AWS::IAM::Policy").items():
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
             assert not any("*" in action for action in actions), f"{name} allows {actions}"
-            assert statement["Resource"] != "*", f"{name} allows {actions} on every resource"
+            if actions != ["ecr:GetAuthorizationToken"]:
+                assert statement["Resource"] != "*", f"{name} allows {actions} on every resource"
 
 
 def test_no_kms_permissions_because_every_bucket_uses_s3_managed_keys(template: Template) -> None:

@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_cdk.assertions import Match, Template
-from stack_support import logical_id, synth_stack, synth_template
+from aws_cdk.assertions import Annotations, Match, Template
+from stack_support import IMPORTED_BUCKETS, logical_id, synth_stack, synth_template
 
 from imagery_archive import FUNCTION_ROOT
+from imagery_archive.large_scenes import default_threshold
 
 DEFAULT_SUFFIXES = [".tif", ".tiff", ".TIF", ".TIFF", ".ntf", ".nitf", ".NTF", ".NITF", ".jp2", ".JP2"]
 LAMBDA_SRC = FUNCTION_ROOT
@@ -171,6 +172,11 @@ def test_function_is_the_container_image_with_large_scene_sizing(template: Templ
     assert function["Architectures"] == ["x86_64"]
     assert function["RecursiveLoop"] == "Terminate"
     assert function["Role"] == _arn(template, "AWS::IAM::Role", "Compression/Role")
+    assert function["ReservedConcurrentExecutions"] == 20, "a bulk upload can't take the account's concurrency"
+
+
+def test_max_concurrency_is_the_functions_reserved_concurrency() -> None:
+    assert _function(synth_template(maxConcurrency=5))["ReservedConcurrentExecutions"] == 5
 
 
 @pytest.mark.parametrize(("architecture", "platform"), [("x86_64", "linux/amd64"), ("arm64", "linux/arm64")])
@@ -191,6 +197,7 @@ def test_function_image_is_built_from_lambda_src_for_the_functions_architecture(
 def test_function_environment_is_the_functions_contract(template: Template) -> None:
     assert _function(template)["Environment"]["Variables"] == {
         "OUTPUT_BUCKET": _ref(template, "AWS::S3::Bucket", "Buckets/Output"),
+        "FAILURE_QUEUE_URL": _ref(template, "AWS::SQS::Queue", "Failures/Queue"),
         "OUTPUT_PREFIX": "output/",
         "ARCHIVE_PREFIX": "archive/",
         "ARCHIVE_STORAGE_CLASS": "GLACIER",
@@ -199,6 +206,10 @@ def test_function_environment_is_the_functions_contract(template: Template) -> N
         "POWERTOOLS_SERVICE_NAME": "imagery-archive",
         "POWERTOOLS_METRICS_NAMESPACE": "ImageryArchive",
         "LOG_LEVEL": "INFO",
+        # Large scenes go to AWS Batch (asserted in test_stack_large_scenes.py).
+        "LARGE_SCENE_JOB_QUEUE": {"Fn::GetAtt": [logical_id(template, "AWS::Batch::JobQueue", "Queue"), "JobQueueArn"]},
+        "LARGE_SCENE_JOB_DEFINITION": _ref(template, "AWS::Batch::JobDefinition", "JobDefinition"),
+        "LARGE_SCENE_BYTES": str(default_threshold(10240 * 1024 * 1024)),
     }
 
 
@@ -214,10 +225,12 @@ def test_context_settings_reach_the_function() -> None:
         timeoutMinutes=10,
         architecture="arm64",
         logLevel="DEBUG",
+        largeSceneJobs=False,
     )
     function = _function(tuned)
-    assert function["Environment"]["Variables"] | {"OUTPUT_BUCKET": None} == {
+    assert function["Environment"]["Variables"] | {"OUTPUT_BUCKET": None, "FAILURE_QUEUE_URL": None} == {
         "OUTPUT_BUCKET": None,
+        "FAILURE_QUEUE_URL": None,
         "OUTPUT_PREFIX": "output/",
         "ARCHIVE_PREFIX": "archive/",
         "ARCHIVE_STORAGE_CLASS": "DEEP_ARCHIVE",
@@ -313,9 +326,9 @@ def test_failure_queue_is_encrypted_tls_only_and_keeps_failures_for_two_weeks(te
         "AWS::SQS::QueuePolicy",
         {
             "PolicyDocument": {
-                "Statement": [
-                    Match.object_like({"Condition": {"Bool": {"aws:SecureTransport": "false"}}, "Effect": "Deny"})
-                ]
+                "Statement": Match.array_with(
+                    [Match.object_like({"Condition": {"Bool": {"aws:SecureTransport": "false"}}, "Effect": "Deny"})]
+                )
             },
             "Queues": [_ref(template, "AWS::SQS::Queue", "Failures/Queue")],
         },
@@ -362,14 +375,31 @@ def test_alarm_on_messages_in_the_failure_queue(template: Template) -> None:
     )
 
 
+def test_alarm_on_permanent_failures_as_powertools_emits_them(template: Template) -> None:
+    """Bad uploads are tagged and left in place without any function error: only this metric tells."""
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "Namespace": "ImageryArchive",
+            "MetricName": "PermanentFailures",
+            "Dimensions": [{"Name": "service", "Value": "imagery-archive"}],
+            "Statistic": "Sum",
+            "Threshold": 1,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "TreatMissingData": "notBreaching",
+            "AlarmActions": [_ref(template, "AWS::SNS::Topic", "Alarms/Topic")],
+        },
+    )
+
+
 def test_alarm_topic_is_tls_only_and_emails_only_when_asked(template: Template) -> None:
     template.has_resource_properties(
         "AWS::SNS::TopicPolicy",
         {
             "PolicyDocument": {
-                "Statement": [
-                    Match.object_like({"Condition": {"Bool": {"aws:SecureTransport": "false"}}, "Effect": "Deny"})
-                ]
+                "Statement": Match.array_with(
+                    [Match.object_like({"Condition": {"Bool": {"aws:SecureTransport": "false"}}, "Effect": "Deny"})]
+                )
             }
         },
     )
@@ -389,8 +419,12 @@ def test_outputs_name_the_buckets_the_function_and_the_failure_queue(template: T
         "InputBucketName": _ref(template, "AWS::S3::Bucket", "Buckets/Input"),
         "OutputBucketName": _ref(template, "AWS::S3::Bucket", "Buckets/Output"),
         "FunctionName": _ref(template, "AWS::Lambda::Function", "Compression/Function"),
+        "FunctionArn": _arn(template, "AWS::Lambda::Function", "Compression/Function"),
+        "BatchOperationsRoleArn": _arn(template, "AWS::IAM::Role", "BatchOperations/Role"),
         "FailureQueueUrl": _ref(template, "AWS::SQS::Queue", "Failures/Queue"),
         "AlarmTopicArn": _ref(template, "AWS::SNS::Topic", "Alarms/Topic"),
+        "LargeSceneJobQueue": outputs["LargeSceneJobQueue"]["Value"],  # its name: asserted in test_stack_large_scenes
+        "LargeSceneLogGroup": _ref(template, "AWS::Logs::LogGroup", "LargeScenes/Logs"),
     }
 
 
@@ -410,6 +444,20 @@ def test_imported_input_bucket_keeps_its_other_notifications(imported: Template)
 
 def test_imported_output_bucket_is_the_functions_output(imported: Template) -> None:
     assert _function(imported)["Environment"]["Variables"]["OUTPUT_BUCKET"] == "survey-archive"
+
+
+def _warnings(**context: Any) -> list[str]:
+    found = Annotations.from_stack(synth_stack(**context)).find_warning("*", Match.any_value())
+    return [str(entry.entry.data) for entry in found]
+
+
+def test_an_imported_output_bucket_whose_versioning_is_unverified_is_warned_about_at_synth() -> None:
+    (warning,) = [text for text in _warnings(**IMPORTED_BUCKETS) if "versions" in text]
+    assert "survey-archive" in warning
+    assert "its own key" in warning, "the warning says what the function does about it"
+    assert "outputBucketVersioned=true" in warning, "and how to confirm versioning"
+    assert not [text for text in _warnings(**IMPORTED_BUCKETS, outputBucketVersioned=True) if "versions" in text]
+    assert not [text for text in _warnings() if "versions" in text], "a created output bucket is versioned"
 
 
 def test_importing_only_the_input_bucket_still_creates_a_logged_output_bucket() -> None:

@@ -10,6 +10,9 @@ at once; nothing is deleted that isn't archived and verified either way). A reru
 completes anything half-done, and skips originals tagged as failed until they are uploaded again.
 
     python -m tools.backfill --input-bucket IN --output-bucket OUT [--prefix P] [--dry-run] [--limit N]
+
+`--engine s3-batch` runs the deployed function from an S3 Batch Operations job instead (tools.batch_backfill),
+for whole archives; `--retry-failed` reprocesses the originals tagged failed, clearing the tag, with either engine.
 """
 
 from __future__ import annotations
@@ -35,10 +38,12 @@ from imagery_archive.keys import Destinations, ObjectLocation, is_imagery_key
 from imagery_archive.outcomes import ObjectResult, Outcome
 from imagery_archive.settings import SERVICE_NAME, FunctionSettings
 from imagery_archive.storage import ImageryStore
+from tools import batch_backfill
 from tools.cli import Parser, fail, size
+from tools.failed_originals import clear_failure_mark, failed_originals
 from tools.local_function import LocalFunction
 
-NEEDS_ATTENTION = (Outcome.FAILED, Outcome.RETRY, Outcome.SOURCE_CHANGED)
+NEEDS_ATTENTION = (Outcome.FAILED, Outcome.RETRY, Outcome.SOURCE_CHANGED, Outcome.NEEDS_ATTENTION)
 """Outcomes listed with their reasons after the summary: each object is still in the input bucket."""
 
 
@@ -82,6 +87,7 @@ _LABELS = {
     Outcome.ALREADY_ARCHIVED: "already archived",
     Outcome.FAILED: "failed (left in place, tagged)",
     Outcome.RETRY: "to retry (left in place)",
+    Outcome.NEEDS_ATTENTION: "our COG failed its checks (left, untagged)",
     Outcome.SOURCE_CHANGED: "replaced during processing (left)",
     Outcome.GONE: "gone before processing",
 }
@@ -130,10 +136,11 @@ def backfill(
     destinations: Destinations | None = None,
     progress: bool = True,
     on_object: Callable[[str, ObjectResult], None] | None = None,
+    only: Sequence[Candidate] | None = None,
 ) -> Summary:
-    """Process the bucket's imagery; returns the summary. See the module docstring."""
+    """Process the bucket's imagery (or `only` these objects); returns the summary. See the module docstring."""
     store = ImageryStore(client)
-    todo = list(candidates(client, input_bucket, prefix, destinations))
+    todo = list(candidates(client, input_bucket, prefix, destinations)) if only is None else list(only)
     if limit is not None:
         todo = todo[:limit]
     summary = Summary()
@@ -206,7 +213,50 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--quality", type=int, help="JPEG/WEBP quality, default 75")
     parser.add_argument("--log-file", type=Path, default=Path("imagery-backfill.log"), help="function logs (JSON)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--engine",
+        choices=("local", "s3-batch"),
+        default="local",
+        help="local: this machine runs the function (default; any S3 endpoint); "
+        "s3-batch: an S3 Batch Operations job invokes the deployed function (AWS only)",
+    )
+    parser.add_argument(
+        "--retry-failed", action="store_true", help="list originals tagged failed, clear the tag and reprocess them"
+    )
+    batch_backfill.add_arguments(parser)
     return parser.parse_args(argv)
+
+
+def retry_candidates(client: Any, args: argparse.Namespace, destinations: Destinations) -> list[Candidate]:
+    """The originals tagged failed under `--prefix`, listed with their reasons; their tags cleared unless a dry run."""
+    listed = [(c.key, c.size) for c in candidates(client, args.input_bucket, args.prefix, destinations)]
+    found = failed_originals(client, args.input_bucket, listed)
+    print(f"{len(found)} originals tagged failed under s3://{args.input_bucket}/{args.prefix}:")
+    for original in found:
+        print(f"  {original}")
+    if not args.dry_run:
+        for original in found:
+            clear_failure_mark(client, args.input_bucket, original.key)
+    return [Candidate(original.key, original.size) for original in found]
+
+
+def run_s3_batch(
+    args: argparse.Namespace, client: Any, destinations: Destinations, only: Sequence[Candidate] | None
+) -> int:
+    """The s3-batch engine over `only`, or over the listing of `--prefix` (or `--inventory`)."""
+    if args.retry_failed and args.dry_run and args.engine == "local":
+        print("dry run: nothing was changed")
+        return 0
+    if only is not None and args.inventory:
+        fail("--retry-failed lists the tagged originals itself: leave out --inventory")
+    listed = (
+        None
+        if args.inventory
+        else (only if only is not None else candidates(client, args.input_bucket, args.prefix, destinations))
+    )
+    entries = batch_backfill.entries_from(args, client, destinations, [(c.key, c.size) for c in listed or []])
+    control = boto3.client("s3control", endpoint_url=args.endpoint_url)
+    return batch_backfill.run(args, client, control, destinations, entries)
 
 
 def _positive(text: str) -> int:
@@ -225,6 +275,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             fail(str(error))
         client = boto3.client("s3", endpoint_url=args.endpoint_url)
         try:
+            only = retry_candidates(client, args, settings.destinations) if args.retry_failed else None
+            if args.engine == "s3-batch" or (args.retry_failed and args.dry_run):
+                return run_s3_batch(args, client, settings.destinations, only)
             summary = backfill(
                 client,
                 args.input_bucket,
@@ -235,6 +288,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 limit=args.limit,
                 destinations=settings.destinations,
                 progress=not args.no_progress,
+                only=only,
             )
         except (ClientError, BotoCoreError) as error:
             fail(f"s3://{args.input_bucket}: {error}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from imagery_archive.storage import FAILURE_TAG
+from tools import large_scene_demo
 from tools.cli import size, table
 from tools.demo_run import BROKEN_KEY, DemoRun
 from tools.local_function import S3Call
@@ -42,6 +43,7 @@ def _compressed_section(run: DemoRun) -> list[str]:
             f"{row.ssim:.4f}",
             row.encoding,
             row.archive_class,
+            run.paths.get(row.key, ""),
             f"{row.seconds:.2f}",
         ]
         for row in run.rows
@@ -57,14 +59,16 @@ def _compressed_section(run: DemoRun) -> list[str]:
             "",
             "",
             "",
+            "",
             f"{sum(row.seconds for row in run.rows):.2f}",
         ]
     )
-    header = ["key", "original", "compressed", "reduction", "SSIM", "encoding", "archive class", "seconds"]
+    header = ["key", "original", "compressed", "reduction", "SSIM", "encoding", "archive class", "path", "seconds"]
     return [
         "",
         "Compressed and archived (read back from the output bucket):",
-        table(header, rows, right=(1, 2, 3, 4, 7)),
+        table(header, rows, right=(1, 2, 3, 4, 8)),
+        *large_scene_demo.describe(run.submitted),
     ]
 
 
@@ -99,7 +103,8 @@ def _checks_section(run: DemoRun) -> list[str]:
         "Checked in the buckets at the end:",
         f"  archive/: {matching} of {len(run.archives_match_files)} originals have ChecksumSHA256 = SHA-256 of the "
         f"bundled file, the same size, and class {run.storage_class}",
-        f"  output/: {sum(k.startswith('output/') for k in run.output_keys)} COGs in S3 Standard",
+        f"  output/: {sum(key.startswith('output/') and key.endswith('.tif') for key in run.output_keys)} "
+        "COGs in S3 Standard",
         f"  input bucket: {len(run.left_in_place)} object(s) left, {len(failed)} tagged as failed",
     ]
     for item in run.left_in_place:

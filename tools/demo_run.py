@@ -13,9 +13,9 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 from urllib.parse import unquote
 
 from tqdm import tqdm
@@ -23,7 +23,8 @@ from tqdm import tqdm
 from imagery_archive.outcomes import ObjectResult
 from imagery_archive.settings import SERVICE_NAME
 from imagery_archive.storage import FAILURE_TAG, REASON_TAG
-from tools import pricing
+from tools import large_scene_demo, pricing
+from tools.demo_catalog import stac_report
 from tools.demo_proof import Proof, prove_order, sha256_b64
 from tools.figures import Comparison, side_by_side
 from tools.local_function import Invocation, LocalFunction
@@ -84,6 +85,9 @@ class DemoRun:
     figure: Path
     log: Path
     seconds: float
+    paths: dict[str, str] = field(default_factory=dict)
+    """Key -> which path archived it: the function, or the large-scene batch job (`tools.large_scene_demo`)."""
+    submitted: list[large_scene_demo.SubmittedJob] = field(default_factory=list)
 
 
 def listing(client: Any, bucket: str, prefix: str = "") -> list[str]:
@@ -116,15 +120,12 @@ def run_demo(
     with server as s3_env, tempfile.TemporaryDirectory(prefix="demo-") as scratch, log_path.open("w") as log:
         client = s3_client(s3_env)
         create_pipeline_buckets(client, INPUT_BUCKET, OUTPUT_BUCKET)
-        function_env = _function_env(s3_env, storage_class, quality, scratch)
-        invocations: dict[str, Invocation] = {}
-        with LocalFunction(function_env, log, echo) as function:
-            for key, body in tqdm(files.items(), desc="upload + handler", unit="image", leave=False):
-                client.put_object(Bucket=INPUT_BUCKET, Key=key, Body=body)
-                invocations[key] = function.invoke(client, INPUT_BUCKET, key)
+        function_env = {**_function_env(s3_env, storage_class, quality, scratch), **large_scene_demo.routing_env(files)}
+        invocations, paths, submitted = _deliver(client, files, function_env, log, echo)
         run = _read_back(client, files, invocations, storage_class)
         shown = [sample for sample in samples if sample.name in figure_samples] or list(samples[:1])
         figure = _figure(client, out_dir, shown, run["rows"])
+        echo(stac_report(client, OUTPUT_BUCKET, out_dir / "stac"))
     originals = [row.original_bytes for row in run["rows"]]
     compressed = [row.compressed_bytes for row in run["rows"]]
     saved = pricing.savings(prices, originals, compressed, storage_class)
@@ -138,7 +139,31 @@ def run_demo(
         figure=figure,
         log=log_path,
         seconds=time.perf_counter() - started,
+        paths=paths,
+        submitted=submitted,
     )
+
+
+def _deliver(
+    client: Any, files: dict[str, bytes], function_env: dict[str, str], log: TextIO, echo: Callable[[str], None]
+) -> tuple[dict[str, Invocation], dict[str, str], list[large_scene_demo.SubmittedJob]]:
+    """Upload each file and deliver its event to the function; then run the jobs it submitted, as AWS Batch would.
+
+    Returns each key's invocation (the function's, or its job's), which path archived it, and the jobs.
+    """
+    invocations: dict[str, Invocation] = {}
+    with (
+        LocalFunction(function_env, log, echo) as function,
+        large_scene_demo.LocalBatch(function.module.LARGE_SCENES.client) as batch,  # type: ignore[union-attr]
+    ):
+        for key, body in tqdm(files.items(), desc="upload + handler", unit="image", leave=False):
+            client.put_object(Bucket=INPUT_BUCKET, Key=key, Body=body)
+            invocations[key] = function.invoke(client, INPUT_BUCKET, key)
+    paths = dict.fromkeys(invocations, large_scene_demo.FUNCTION_PATH)
+    for job in batch.jobs:
+        invocations[job.source.key], _ = large_scene_demo.run_job(job, function_env, log)
+        paths[job.source.key] = large_scene_demo.JOB_PATH
+    return invocations, paths, batch.jobs
 
 
 def _uploads(samples: Sequence[Path], broken: bool) -> dict[str, bytes]:
@@ -168,7 +193,7 @@ def _read_back(client: Any, files: dict[str, bytes], invocations: dict[str, Invo
     """The table, the proofs and the final checks, from the buckets and the recorded calls."""
     rows, proofs, matches = [], [], {}
     outputs, output_key_of = {}, {}
-    for output_key in listing(client, OUTPUT_BUCKET, "output/"):
+    for output_key in [key for key in listing(client, OUTPUT_BUCKET, "output/") if key.endswith(".tif")]:
         head = client.head_object(Bucket=OUTPUT_BUCKET, Key=output_key)
         outputs[unquote(head["Metadata"]["source-key"])] = head
         output_key_of[unquote(head["Metadata"]["source-key"])] = output_key

@@ -15,5 +15,8 @@ object, for every entry point; `errors` tells bad input from failures a retry ma
 
 from pathlib import Path
 
+__version__ = "0.1.0"
+"""The package's version (pyproject.toml reads it from here); STAC Items name it as their software."""
+
 FUNCTION_ROOT = Path(__file__).resolve().parent.parent
 """The function's code root and its image's build context: `lambda_src/` here, `/var/task` in the image."""

@@ -23,6 +23,9 @@ from imagery_archive.cog_metadata import COG_CONTENT_TYPE, output_metadata
 from imagery_archive.errors import EmptyObjectError, PermanentError, SourceChangedError
 from imagery_archive.keys import Destinations, ObjectLocation
 from imagery_archive.outcomes import Outcome
+from imagery_archive.placement import archive_location, output_location, refuse_to_overwrite
+from imagery_archive.scene import DescribeScene
+from imagery_archive.scene_publisher import publish_scene
 from imagery_archive.scratch import ScratchFiles, scratch_files
 from imagery_archive.storage import ImageryStore, StoredObject, archive_problems
 
@@ -44,8 +47,9 @@ class JobReport:
 
     source: ObjectLocation
     output: ObjectLocation
+    """Where the COG is (or goes): its usual key, or the alternate one if that holds another source's COG."""
     archived_copy: ObjectLocation
-    """Where the original's archived copy is (or goes)."""
+    """Where the original's archived copy is (or goes); see `placement`."""
     outcome: Outcome = Outcome.ARCHIVED
     """ARCHIVED, ALREADY_ARCHIVED (a duplicate delivery) or GONE (nothing to do)."""
     original_bytes: int = 0
@@ -68,8 +72,13 @@ def archive_object(
     destinations: Destinations,
     compress_image: CompressImage,
     work_dir: str = "/tmp",
+    describe_scene: DescribeScene | None = None,
 ) -> JobReport:
-    """Run `source` through the pipeline; see the module docstring for the guarantees."""
+    """Run `source` through the pipeline; see the module docstring for the guarantees.
+
+    With `describe_scene` (`stac.describe_scene`), the COG's STAC Item and thumbnail are written
+    beside it once the archive is verified, before the delete (see `scene_publisher`).
+    """
     report = JobReport(source, destinations.output(source.key), destinations.archive(source.key))
     with report.phase("inspect"):
         original = store.head(source)
@@ -85,9 +94,30 @@ def archive_object(
         checksums = _publish_and_archive(source, original, scratch, store, destinations, compress_image, report)
         with report.phase("verify"):
             store.verify_archive(report.archived_copy, checksums, destinations.storage_class)
+        if describe_scene is not None:
+            with report.phase("catalog"):
+                _describe(source, original, checksums, scratch, store, destinations, describe_scene, report)
     with report.phase("delete"):
         store.delete(source, original)
     return report
+
+
+def _describe(
+    source: ObjectLocation,
+    original: StoredObject,
+    checksums: FileChecksums,
+    scratch: ScratchFiles,
+    store: ImageryStore,
+    destinations: Destinations,
+    describe_scene: DescribeScene,
+    report: JobReport,
+) -> None:
+    """Write the COG's STAC Item and thumbnail: from the COG just made, or from the one published earlier."""
+    if report.compression is None:
+        publish_scene(report, original, None, None, scratch.cog.parent, store, destinations, describe_scene)
+        return
+    fresh = output_metadata(source, original, checksums, report.compression, report.archived_copy)
+    publish_scene(report, original, scratch.cog, fresh, scratch.cog.parent, store, destinations, describe_scene)
 
 
 def _publish_and_archive(
@@ -105,18 +135,24 @@ def _publish_and_archive(
     is checked, measured and uploaded, but only once the image proved sound: a bad upload is never
     archived.
     """
-    with ThreadPoolExecutor(2) as helpers:
+    with ThreadPoolExecutor(3) as helpers:
         checksums = helpers.submit(store.checksums_of, scratch.original)
+        archive_at = helpers.submit(lambda: archive_location(source, checksums.result(), store, destinations))
         archived: list[Future[None]] = []
 
         def start_archive() -> None:
             if not archived:
                 archived.append(
-                    helpers.submit(_archive_original, source, original, checksums, store, destinations, report)
+                    helpers.submit(
+                        _archive_original, source, original, checksums, archive_at, store, destinations, report
+                    )
                 )
 
-        compressed = _compress_unless_published(source, original, scratch, store, report, compress_image, start_archive)
+        compressed = _compress_unless_published(
+            source, original, scratch, store, destinations, report, compress_image, start_archive
+        )
         start_archive()
+        report.archived_copy = archive_at.result()
         if compressed is not None:
             _upload(source, original, compressed, checksums.result(), store, report)
         archived[0].result()
@@ -128,13 +164,14 @@ def _compress_unless_published(
     original: StoredObject,
     scratch: ScratchFiles,
     store: ImageryStore,
+    destinations: Destinations,
     report: JobReport,
     compress_image: CompressImage,
     on_source_read: Callable[[], None],
 ) -> Path | None:
     """The COG to upload, or None if an earlier delivery already published this very version."""
     with report.phase("inspect"):
-        published = store.head(report.output)
+        report.output, published = output_location(source, store, destinations)
     if published and published.metadata.get("source-etag") == original.etag.strip('"'):
         return None
     with report.phase("compress"):
@@ -158,7 +195,7 @@ def _upload(
         raise SourceChangedError(f"{source} changed while it was downloaded")
     assert report.compression is not None  # a COG to upload was just compressed
     with report.phase("upload"):
-        metadata = output_metadata(source, original, checksums, report.compression)
+        metadata = output_metadata(source, original, checksums, report.compression, report.archived_copy)
         store.upload(compressed, report.output, metadata, COG_CONTENT_TYPE)
 
 
@@ -166,11 +203,17 @@ def _archive_original(
     source: ObjectLocation,
     original: StoredObject,
     checksums: Future[FileChecksums],
+    archive_at: Future[ObjectLocation],
     store: ImageryStore,
     destinations: Destinations,
     report: JobReport,
 ) -> None:
-    """Copy the original into the archive class, unless a verified copy is already there."""
+    """Copy the original into the archive class, unless a verified copy is already there; never over a
+    different original in a bucket that keeps no versions."""
+    target, expected = archive_at.result(), checksums.result()
     with report.phase("archive"):
-        if archive_problems(store.head(report.archived_copy), checksums.result(), destinations.storage_class):
-            store.copy_to_archive(source, report.archived_copy, destinations.storage_class, original)
+        there = store.head(target)
+        if archive_problems(there, expected, destinations.storage_class):
+            if not store.keeps_versions(target.bucket):
+                refuse_to_overwrite(target, there, expected)
+            store.copy_to_archive(source, target, destinations.storage_class, original)

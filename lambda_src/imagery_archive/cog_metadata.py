@@ -1,8 +1,9 @@
 """What the published COG says about itself: its content type and its S3 object metadata.
 
 The metadata lets anyone holding only the COG find its original and judge it: where it came from
-(bucket, key, version, size, SHA-256), how much smaller it is, how close (SSIM), and how and why it
-was encoded. S3 user metadata is ASCII, so the key and the reason are percent-encoded.
+(bucket, key, version, size, SHA-256), where it is archived (`archive-key`), how much smaller it is,
+how close (SSIM), and how and why it was encoded. S3 user metadata is ASCII, so the keys and the
+reason are percent-encoded.
 """
 
 from __future__ import annotations
@@ -21,12 +22,17 @@ COG_CONTENT_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 
 
 def output_metadata(
-    source: ObjectLocation, original: StoredObject, checksums: FileChecksums, result: CompressionResult
+    source: ObjectLocation,
+    original: StoredObject,
+    checksums: FileChecksums,
+    result: CompressionResult,
+    archived_copy: ObjectLocation,
 ) -> dict[str, str]:
     """Object metadata of the COG made from `original` (ASCII only, as S3 needs)."""
     return {
         "source-bucket": source.bucket,
         "source-key": quote(source.key),
+        "archive-key": quote(archived_copy.key),
         "source-etag": original.etag.strip('"'),
         "source-size": str(original.size),
         "source-sha256": checksums.sha256,

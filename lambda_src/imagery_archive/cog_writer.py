@@ -12,7 +12,8 @@ from pathlib import Path
 
 from osgeo import gdal
 
-from imagery_archive.errors import CorruptImageError
+from imagery_archive.errors import CorruptImageError, ResourceExhaustedError
+from imagery_archive.gdal_errors import GdalError, collected_errors
 from imagery_archive.metadata_domains import domains_to_carry, source_with_domains
 from imagery_archive.profiles import Encoding, MaskSource
 
@@ -40,32 +41,27 @@ def write_cog(dataset: gdal.Dataset, encoding: Encoding, dst: Path) -> None:
     drop them: every CE_Failure is collected while the output is written and closed.
     """
     source, extra_options = source_with_domains(_prepared_source(dataset, encoding), domains_to_carry(dataset))
-    failures: list[str] = []
-    warnings: list[str] = []
-
-    def collect(level: int, _code: int, message: str) -> None:
-        (failures if level >= gdal.CE_Failure else warnings).append(message)
-
+    options = _translate_options(dataset, encoding, extra_options)
     # Decoding and compression run in GDAL worker threads too, whose errors reach only the global
-    # handler (a thread-local one would also hide them from GDAL's own exception reporting):
-    # without it a failed tile is silently written as zeros.
-    gdal.SetErrorHandler(collect)
-    # The COG driver stages its temporary files in CPL_TMPDIR: beside the output, they share its
-    # fate (the caller's scratch directory, cleaned after every object).
-    previous_tmpdir = gdal.GetThreadLocalConfigOption("CPL_TMPDIR", None)
-    gdal.SetThreadLocalConfigOption("CPL_TMPDIR", str(dst.parent))
-    try:
-        output = gdal.Translate(str(dst), source, options=_translate_options(dataset, encoding, extra_options))
-        if output is None:
-            failures.append(f"GDAL produced no output: {warnings[-1] if warnings else 'no reason given'}")
-        else:
-            output.FlushCache()
-            output = None  # closing writes the last tiles and overviews: errors can surface here too
-    except RuntimeError as error:
-        failures.append(str(error))
-    finally:
-        gdal.SetThreadLocalConfigOption("CPL_TMPDIR", previous_tmpdir)
-        gdal.SetErrorHandler("CPLDefaultErrorHandler")
+    # handler: without it a failed tile is silently written as zeros (see `gdal_errors`).
+    with collected_errors() as reported:
+        # The COG driver stages its temporary files in CPL_TMPDIR: beside the output, they share its
+        # fate (the caller's scratch directory, cleaned after every object).
+        previous_tmpdir = gdal.GetThreadLocalConfigOption("CPL_TMPDIR", None)
+        gdal.SetThreadLocalConfigOption("CPL_TMPDIR", str(dst.parent))
+        try:
+            output = gdal.Translate(str(dst), source, options=options)
+            if output is None:
+                reason = next((e.message for e in reversed(reported)), "no reason given")
+                reported.append(GdalError(gdal.CE_Failure, 0, f"GDAL produced no output: {reason}"))
+            else:
+                output.FlushCache()
+                output = None  # closing writes the last tiles and overviews: errors can surface here too
+        except RuntimeError as error:
+            reported.append(GdalError(gdal.CE_Failure, 0, str(error)))
+        finally:
+            gdal.SetThreadLocalConfigOption("CPL_TMPDIR", previous_tmpdir)
+    failures = [error for error in reported if error.is_failure]
     if failures:
         raise _failure_as_error(failures, dst)
 
@@ -95,17 +91,21 @@ def encoder_threads(dataset: gdal.Dataset, encoding: Encoding, cpus: int | None 
     return "ALL_CPUS" if threads >= (cpus or os.cpu_count() or 1) else str(max(1, threads))
 
 
-def _failure_as_error(failures: list[str], dst: Path) -> Exception:
+def _failure_as_error(failures: list[GdalError], dst: Path) -> Exception:
     """The exception GDAL's failure messages amount to, for the caller to raise.
 
     The input's fault (a permanent `CorruptImageError`), unless GDAL failed on the output side
-    (disk full, bad path): then an `OSError`, so the event is retried.
+    (disk full, bad path) or ran out of memory: those are the machine's state, so an `OSError` or a
+    `ResourceExhaustedError`, and the event is retried.
     """
     output_side = (str(dst), "No space left", "Attempt to create")
-    about_output = [f for f in failures if any(sign in f for sign in output_side)]
+    about_output = [f.message for f in failures if any(sign in f.message for sign in output_side)]
     if about_output:
         return OSError(f"writing the COG in {dst.parent} failed: {about_output[-1]}")
-    cause, outcome = failures[0].strip(), failures[-1].strip()
+    out_of_memory = [f.message for f in failures if f.is_out_of_memory]
+    if out_of_memory:
+        return ResourceExhaustedError(f"GDAL ran out of memory writing the COG: {out_of_memory[0].strip()}")
+    cause, outcome = failures[0].message.strip(), failures[-1].message.strip()
     reason = cause if cause == outcome else f"{cause} ({outcome})"
     return CorruptImageError(f"reading or encoding its pixels failed: {reason}")
 

@@ -18,7 +18,8 @@ from osgeo_utils.samples.validate_cloud_optimized_geotiff import validate
 
 from imagery_archive.cog_writer import write_cog
 from imagery_archive.decoding import reopened_single_threaded
-from imagery_archive.errors import ImageryArchiveError, SeveralImagesError, UnreadableImageError
+from imagery_archive.errors import ImageryArchiveError, ResourceExhaustedError, SeveralImagesError, UnreadableImageError
+from imagery_archive.gdal_errors import is_out_of_memory
 from imagery_archive.profiles import CompressionProfile, Encoding, ImageProperties, choose_encoding
 from imagery_archive.quality import measure_ssim
 from imagery_archive.target_quality import HIGHEST_QUALITY, QualitySearch, with_quality
@@ -86,6 +87,8 @@ def open_image(path: str | Path) -> gdal.Dataset:
     try:
         dataset = gdal.OpenEx(str(path), gdal.OF_RASTER | gdal.OF_READONLY)
     except RuntimeError as error:
+        if is_out_of_memory(str(error)):
+            raise ResourceExhaustedError(f"GDAL ran out of memory opening it: {error}") from None
         raise UnreadableImageError(f"GDAL can't open it as an image: {error}") from None
     if dataset is None or dataset.RasterCount == 0:
         raise UnreadableImageError("GDAL found no raster bands in it")
@@ -183,6 +186,8 @@ def _write_checked(
         validate_cog(partial)
         ssim = measure_ssim(src, str(partial), encoding.bands)
     except RuntimeError as error:  # GDAL wrote tiles it can't read back: a fault of ours, not the input's
+        if is_out_of_memory(str(error)):
+            raise ResourceExhaustedError(f"GDAL ran out of memory reading the COG back: {error}") from None
         raise InvalidCogError(f"the COG can't be read back: {error}") from None
     if not encoding.lossy and ssim < 1.0:
         raise InvalidCogError(f"lossless output differs from the original (SSIM {ssim:.6f})")

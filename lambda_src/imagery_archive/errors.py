@@ -43,6 +43,18 @@ class SeveralImagesError(UnsupportedImageError):
     """A file holding several images (NITF image segments, TIFF pages): one COG holds one image."""
 
 
+class ResourceExhaustedError(ImageryArchiveError):
+    """GDAL ran out of memory: the state of this machine, not a fault of the input. Transient."""
+
+
+class ScratchSpaceTakenError(ImageryArchiveError):
+    """The object would fit in an empty scratch space, but not in what is free now. Transient."""
+
+
+class OutputKeyTakenError(PermanentError):
+    """Both COG keys an upload may have hold COGs of other sources: renaming the upload is the cure."""
+
+
 class SourceChangedError(ImageryArchiveError):
     """The input object was replaced while it was processed; its new version has an event of its own."""
 

@@ -1,14 +1,26 @@
-"""The Lambda function: wires S3 events to the archive job, with logs and metrics.
+"""The Lambda function: wires S3 events (and S3 Batch Operations tasks) to the archive job, with logs and metrics.
 
 Settings are read and GDAL configured once, at cold start, so a misconfigured function fails
 before it touches any object. Each record of an event is handled on its own: a bad image is tagged
 and skipped, and the other records still run; any other failure is raised after the rest of the
 event is done, so Lambda retries (every step is idempotent) and finally routes the event to the
-failure queue.
+failure queue. A COG that fails our own checks is not the input's fault and would fail again: its
+record goes to the failure queue at once (`FAILURE_QUEUE_URL`), without burning the retries.
+
+S3 Batch Operations invokes the same function synchronously, with tasks instead of records: each task
+gets its own answer (`imagery_archive.batch_operations`), and such an invocation never raises, since
+Batch Operations retries the tasks answered `TemporaryFailure` itself.
+
+With `LARGE_SCENE_JOB_QUEUE` set, an object too large for this function's scratch space is not touched:
+it is submitted as one AWS Batch job, which runs `archive_one` below in the same image
+(`imagery_archive.job`).
 """
 
 from __future__ import annotations
 
+import json
+import time
+from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
@@ -20,18 +32,36 @@ from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from imagery_archive.archive_job import JobReport, archive_object
-from imagery_archive.compress import compress, configure_gdal
+from imagery_archive.batch_operations import (
+    BatchInvocation,
+    BatchTask,
+    ResultCode,
+    TaskResult,
+    answer,
+    is_batch_operations_event,
+    refusal,
+    task_result,
+)
+from imagery_archive.compress import InvalidCogError, compress, configure_gdal
 from imagery_archive.errors import PermanentError, SourceChangedError
 from imagery_archive.keys import ObjectLocation, event_key
+from imagery_archive.large_scenes import LargeSceneJobs, Upload
 from imagery_archive.outcomes import ObjectResult, Outcome
+from imagery_archive.scratch import sweep_stale_scratch
 from imagery_archive.settings import SERVICE_NAME, FunctionSettings
-from imagery_archive.storage import ImageryStore
+from imagery_archive.stac import describe_scene
+from imagery_archive.storage import ImageryStore, s3_client
+from imagery_archive.task_standing import standing_of
 
 SETTINGS = FunctionSettings.from_env()
 configure_gdal(cache_mb=SETTINGS.gdal_cache_mb, tmp_dir=SETTINGS.work_dir)
-STORE = ImageryStore(boto3.client("s3"))
+STORE = ImageryStore(s3_client())
+SQS = boto3.client("sqs")
 logger = Logger(service=SERVICE_NAME)
 metrics = Metrics(service=SERVICE_NAME)
+LARGE_SCENES = (
+    LargeSceneJobs(boto3.client("batch"), SETTINGS.large_scenes, STORE.head) if SETTINGS.large_scenes else None
+)
 
 
 class RetryableError(Exception):
@@ -46,8 +76,14 @@ class RetryableError(Exception):
 @metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Archive every object of an S3 ObjectCreated event; returns what happened to each."""
-    results = [archive_one(event_object(record)) for record in S3Event(event).records]
+    """Archive every object of an S3 ObjectCreated event (routing those too large for this function to the
+    large-scene job) or of an S3 Batch Operations invocation; returns what happened to each."""
+    swept = sweep_stale_scratch(SETTINGS.work_dir, started=time.time())
+    if swept:
+        logger.warning("Removed scratch left by an invocation that timed out or was killed", extra={"folders": swept})
+    if is_batch_operations_event(event):
+        return answer_batch_operations(BatchInvocation.from_event(event))
+    results = [archive_or_route(upload_of(record), record.raw_event) for record in S3Event(event).records]
     retried = next((result.retry_cause for result in results if result.retry_cause is not None), None)
     if retried is not None:
         raise RetryableError(results) from retried
@@ -60,18 +96,61 @@ def event_object(record: S3EventRecord) -> ObjectLocation:
     return ObjectLocation(record.s3.bucket.name, event_key(uploaded.key), uploaded.version_id)
 
 
-def archive_one(source: ObjectLocation) -> ObjectResult:
-    """Run one object and say what happened; never raises, so other records still run."""
-    if source.key.endswith("/") or SETTINGS.destinations.is_pipeline_output(source):
+# --- large scenes: routed to AWS Batch (imagery_archive.large_scenes) before the function touches them ---
+
+
+def upload_of(record: S3EventRecord) -> Upload:
+    """The object a record names, with the size, ETag and version the event gives."""
+    notified = record.s3.get_object
+    size = notified.get("size")
+    return Upload(
+        event_object(record),
+        size=int(size) if size is not None else None,
+        etag=notified.etag or None,
+        version_id=notified.version_id,
+    )
+
+
+def archive_or_route(upload: Upload, record: Mapping[str, Any] | None = None) -> ObjectResult:
+    """`archive_one`, unless large-scene jobs are configured and the object is too large for this function."""
+    if LARGE_SCENES is None or not is_an_upload(upload.location):
+        return archive_one(upload.location, record)
+    try:
+        job = LARGE_SCENES.submit_if_large(upload)
+    except Exception as error:
+        logger.exception("Left in place: could not submit the large-scene job", extra={"object": str(upload.location)})
+        return counted(ObjectResult(upload.location, Outcome.RETRY, str(error), retry_cause=error))
+    if job is None:
+        return archive_one(upload.location, record)
+    logger.info(
+        "Routed to the large-scene job",
+        extra={"object": str(upload.location), "original_bytes": job.size, "job_name": job.name, "job_id": job.job_id},
+    )
+    return counted(ObjectResult(upload.location, Outcome.ROUTED, str(job)))
+
+
+# --- one object, start to finish: shared by the function and the large-scene job (imagery_archive.job) ---
+
+
+def is_an_upload(source: ObjectLocation) -> bool:
+    """False for folder markers and for the pipeline's own results, which must never be processed."""
+    return not (source.key.endswith("/") or SETTINGS.destinations.is_pipeline_output(source))
+
+
+def archive_one(source: ObjectLocation, record: Mapping[str, Any] | None = None) -> ObjectResult:
+    """Run one object (named by the event `record`) and say what happened; never raises, so other
+    records still run."""
+    if not is_an_upload(source):
         logger.info("Skipped: not an image upload", extra={"object": str(source)})
         return counted(ObjectResult(source, Outcome.SKIPPED))
     try:
-        report = archive_object(
-            source, STORE, SETTINGS.destinations, partial(compress, profile=SETTINGS.profile), SETTINGS.work_dir
-        )
+        compress_image = partial(compress, profile=SETTINGS.profile)
+        report = archive_object(source, STORE, SETTINGS.destinations, compress_image, SETTINGS.work_dir, describe_scene)
     except PermanentError as error:
         logger.error("Left in place: can't be compressed", extra={"object": str(source), "reason": str(error)})
         return counted(mark_failed(source, error))
+    except InvalidCogError as error:
+        return counted(send_to_failure_queue(source, error, record))
     except SourceChangedError as error:
         logger.warning("Left in place: replaced during processing", extra={"object": str(source), "reason": str(error)})
         return counted(ObjectResult(source, Outcome.SOURCE_CHANGED, str(error)))
@@ -80,6 +159,39 @@ def archive_one(source: ObjectLocation) -> ObjectResult:
         return counted(ObjectResult(source, Outcome.RETRY, str(error), retry_cause=error))
     record_report(report)
     return counted(ObjectResult(source, report.outcome, report=report))
+
+
+def answer_batch_operations(invocation: BatchInvocation) -> dict[str, Any]:
+    """The documented response to an S3 Batch Operations invocation: one result per task, never an exception."""
+    logger.info(
+        "S3 Batch Operations invocation",
+        extra={
+            "job": invocation.job_id,
+            "schema": invocation.schema_version,
+            "tasks": len(invocation.tasks),
+            "user_arguments": dict(invocation.user_arguments),
+        },
+    )
+    return invocation.response([answer_task(task) for task in invocation.tasks])
+
+
+def answer_task(task: BatchTask) -> TaskResult:
+    """Run one task's object through the job, unless it must not run (see `batch_operations.refusal`)."""
+    if task.location is None:
+        logger.error("Malformed S3 Batch Operations task", extra={"reason": task.problem})
+        return answer(task, ResultCode.PERMANENT_FAILURE, task.problem)
+    subject = {"object": str(task.location), "version": task.version_id, "task": task.task_id}
+    try:
+        refused = refusal(task, standing_of(STORE.client, task.location))
+    except Exception as error:
+        logger.exception("Left in place: will be retried", extra=subject)
+        return answer(task, ResultCode.TEMPORARY_FAILURE, f"transient error (left in place, retried): {error}")
+    if refused is not None:
+        logger.info("Task not run", extra={**subject, "reason": refused.text})
+        return refused
+    result = task_result(task, archive_or_route(Upload(task.location, version_id=task.version_id)))
+    logger.info("Task answered", extra={**subject, "result": result.code.value, "reason": result.text})
+    return result
 
 
 def counted(result: ObjectResult) -> ObjectResult:
@@ -96,6 +208,33 @@ def mark_failed(source: ObjectLocation, error: PermanentError) -> ObjectResult:
         logger.exception("Could not tag the failed original", extra={"object": str(source)})
         return ObjectResult(source, Outcome.FAILED, str(error), retry_cause=tagging_error)
     return ObjectResult(source, Outcome.FAILED, str(error))
+
+
+def send_to_failure_queue(
+    source: ObjectLocation, error: InvalidCogError, record: Mapping[str, Any] | None
+) -> ObjectResult:
+    """Report a failure of our own output: one message with the object, the reason and its event record.
+
+    The message's `requestPayload` is a one-record event, as in the messages Lambda itself sends to the
+    queue after the last retry, so either kind is replayed the same way. The original stays untouched
+    and untagged: it is not known to be bad. Without a queue, or if the send fails, the event is retried.
+    """
+    logger.error("Left in place: our COG failed its checks", extra={"object": str(source), "reason": str(error)})
+    if SETTINGS.failure_queue_url is None:
+        return ObjectResult(source, Outcome.RETRY, str(error), retry_cause=error)
+    message = {
+        "condition": "OutputFailedChecks",
+        "object": str(source),
+        "versionId": source.version_id,
+        "reason": str(error),
+        "requestPayload": {"Records": [dict(record)] if record is not None else []},
+    }
+    try:
+        SQS.send_message(QueueUrl=SETTINGS.failure_queue_url, MessageBody=json.dumps(message))
+    except Exception as sending_error:
+        logger.exception("Could not send to the failure queue", extra={"object": str(source)})
+        return ObjectResult(source, Outcome.RETRY, str(error), retry_cause=sending_error)
+    return ObjectResult(source, Outcome.NEEDS_ATTENTION, str(error))
 
 
 def record_report(report: JobReport) -> None:

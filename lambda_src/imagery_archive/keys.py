@@ -1,4 +1,8 @@
-"""Where each object goes: `d/scene.ntf` -> `output/d/scene.tif` and `archive/d/scene.ntf`."""
+"""Where each object goes: `d/scene.ntf` -> `output/d/scene.tif` and `archive/d/scene.ntf`.
+
+Unless those keys hold another source's COG or another original (see `placement`): then
+`output/d/scene.ntf.tif` and `archive/d/scene.sha256-<16 hex digits>.ntf`.
+"""
 
 from __future__ import annotations
 
@@ -56,9 +60,27 @@ def output_key(key: str, prefix: str) -> str:
     return f"{prefix}{folder}{'/' if folder else ''}{stem}.tif"
 
 
+def alternate_output_key(key: str, prefix: str) -> str:
+    """The COG's key when `output_key` holds another source's COG (`d/scene.tif` and `d/scene.ntf` both make
+    `output/d/scene.tif`): the whole source name plus `.tif`, `output/d/scene.ntf.tif`."""
+    return f"{prefix}{key}.tif"
+
+
 def archive_key(key: str, prefix: str) -> str:
     """The archived original's key: the same path, untouched, under `prefix`."""
     return f"{prefix}{key}"
+
+
+def content_archive_key(key: str, prefix: str, sha256_hex: str) -> str:
+    """The archived original's key when `archive_key` holds a different original and the bucket keeps no
+    versions: the first 16 hex digits of its SHA-256 before the suffix, `archive/d/scene.sha256-0123456789abcdef.ntf`.
+    """
+    folder, _, name = key.rpartition("/")
+    stem, dot, suffix = name.rpartition(".")
+    if not dot or not stem:
+        stem, suffix = name, ""
+    marked = f"{stem}.sha256-{sha256_hex[:16]}{'.' + suffix if suffix else ''}"
+    return f"{prefix}{folder}{'/' if folder else ''}{marked}"
 
 
 @dataclass(frozen=True)
@@ -73,8 +95,14 @@ class Destinations:
     def output(self, key: str) -> ObjectLocation:
         return ObjectLocation(self.bucket, output_key(key, self.output_prefix))
 
+    def alternate_output(self, key: str) -> ObjectLocation:
+        return ObjectLocation(self.bucket, alternate_output_key(key, self.output_prefix))
+
     def archive(self, key: str) -> ObjectLocation:
         return ObjectLocation(self.bucket, archive_key(key, self.archive_prefix))
+
+    def content_archive(self, key: str, sha256_hex: str) -> ObjectLocation:
+        return ObjectLocation(self.bucket, content_archive_key(key, self.archive_prefix, sha256_hex))
 
     def is_pipeline_output(self, location: ObjectLocation) -> bool:
         """True for objects the pipeline itself wrote, which must never be processed again (no recursion)."""

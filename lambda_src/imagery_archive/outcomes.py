@@ -34,6 +34,11 @@ class Outcome(StrEnum):
     """Replaced while it was processed; the new version has an event of its own."""
     RETRY = "retry"
     """A transient failure (throttling, network, disk): left in place, to be retried."""
+    ROUTED = "routed"
+    """Too large for the function: submitted, untouched, as one AWS Batch job (`imagery_archive.job`)."""
+    NEEDS_ATTENTION = "sent to failure queue"
+    """The function's own output failed its checks (an invalid COG): not the input's fault, and a retry
+    would only repeat it. The original stays, untagged; its event goes to the failure queue at once."""
 
     @property
     def metric_name(self) -> str:
@@ -49,6 +54,8 @@ _METRIC_NAMES = {
     Outcome.FAILED: "PermanentFailures",
     Outcome.SOURCE_CHANGED: "SourceChanged",
     Outcome.RETRY: "RetryableErrors",
+    Outcome.ROUTED: "RoutedToLargeSceneJob",
+    Outcome.NEEDS_ATTENTION: "NeedsAttention",
 }
 
 

@@ -2,11 +2,14 @@
 
 Scratch holds the original, the COG and GDAL's temporary overviews: about 1.2 times an uncompressed
 original (BENCHMARKS.md). The folder of one object is removed when it is done, whatever happened, so
-a warm function never fills its disk with earlier objects.
+a warm function never fills its disk with earlier objects. Only a timeout or a kill can leave one
+behind: every invocation first sweeps the folders older than itself (`sweep_stale_scratch`), and a
+lack of space that is not the object's own fault is transient (`ScratchSpaceTakenError`).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -15,8 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from imagery_archive.checksums import GiB
-from imagery_archive.errors import TooLargeError
+from imagery_archive.errors import ScratchSpaceTakenError, TooLargeError
 from imagery_archive.keys import ObjectLocation
+
+SCRATCH_FOLDER_PREFIX = "imagery-"
+"""Every object's folder under the work directory starts so: the sweep removes nothing else."""
 
 
 @dataclass(frozen=True)
@@ -29,24 +35,47 @@ class ScratchFiles:
     """The COG written from it."""
 
 
-def check_scratch_space(source: ObjectLocation, size: int, free: int) -> None:
-    """Refuse, for good, an original that can't fit in scratch space with its COG.
+def check_scratch_space(source: ObjectLocation, size: int, capacity: int, free: int) -> None:
+    """Refuse an original that can't fit in scratch space with its COG: for good if it can't even fit when
+    scratch is empty (`capacity`), else as transient (something else holds the space now).
 
-    Below 1.1 times the original's size, the object can never succeed here, and retrying it would
-    only fail again after the download.
+    Below 1.1 times the original's size, the object can't succeed, and starting it would only fail
+    after the download.
     """
     needed = size + size // 10
-    if needed > free:
+    if needed > capacity:
         raise TooLargeError(
-            f"{source} needs at least {needed / GiB:.1f} GiB of scratch space and {free / GiB:.1f} GiB is free: "
-            "raise the function's ephemeral storage (up to 10 GiB) or compress it elsewhere"
+            f"{source} needs at least {needed / GiB:.1f} GiB of scratch space and the function has "
+            f"{capacity / GiB:.1f} GiB in all: raise its ephemeral storage (up to 10 GiB) or compress it elsewhere"
         )
+    if needed > free:
+        raise ScratchSpaceTakenError(
+            f"{source} needs {needed / GiB:.1f} GiB of scratch space and only {free / GiB:.1f} GiB of "
+            f"{capacity / GiB:.1f} GiB is free now: retried"
+        )
+
+
+def sweep_stale_scratch(work_dir: str, started: float) -> list[str]:
+    """Remove the object folders under `work_dir` made before `started` (a POSIX time); their names.
+
+    A function instance runs one invocation at a time, so such a folder belongs to an invocation that
+    timed out or was killed before it could clean up, and would otherwise hold its space for good.
+    """
+    swept = []
+    with os.scandir(work_dir) as entries:
+        for entry in entries:
+            ours = entry.name.startswith(SCRATCH_FOLDER_PREFIX) and entry.is_dir(follow_symlinks=False)
+            if ours and entry.stat(follow_symlinks=False).st_mtime < started:
+                shutil.rmtree(entry.path, ignore_errors=True)
+                swept.append(entry.name)
+    return swept
 
 
 @contextmanager
 def scratch_files(source: ObjectLocation, size: int, work_dir: str) -> Iterator[ScratchFiles]:
     """A fresh folder under `work_dir` for `source`'s files, removed on exit; `TooLargeError` if it can't fit."""
-    check_scratch_space(source, size, shutil.disk_usage(work_dir).free)
-    with tempfile.TemporaryDirectory(prefix="imagery-", dir=work_dir) as folder:
+    usage = shutil.disk_usage(work_dir)
+    check_scratch_space(source, size, capacity=usage.total, free=usage.free)
+    with tempfile.TemporaryDirectory(prefix=SCRATCH_FOLDER_PREFIX, dir=work_dir) as folder:
         suffix = Path(source.key).suffix[:16]
         yield ScratchFiles(original=Path(folder, f"original{suffix}"), cog=Path(folder, "compressed.tif"))

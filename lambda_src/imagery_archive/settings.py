@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from imagery_archive.errors import SettingsError
-from imagery_archive.keys import Destinations
+from imagery_archive.keys import Destinations, ObjectLocation
 from imagery_archive.profiles import CODECS, CompressionProfile
 
 SERVICE_NAME = "imagery-archive"
@@ -38,6 +38,19 @@ ARCHIVE_STORAGE_CLASSES = (
 
 
 @dataclass(frozen=True)
+class LargeSceneRouting:
+    """Where the function sends objects too large for its scratch space: one AWS Batch job each."""
+
+    job_queue: str
+    """The job queue's name or ARN (`LARGE_SCENE_JOB_QUEUE`)."""
+    job_definition: str
+    """The job definition's name, name:revision or ARN (`LARGE_SCENE_JOB_DEFINITION`)."""
+    threshold_bytes: int
+    """Objects of at least this size are routed (`LARGE_SCENE_BYTES`; the stack derives it from the
+    function's ephemeral storage and the job's scratch rule)."""
+
+
+@dataclass(frozen=True)
 class FunctionSettings:
     """Everything the function is told by its environment."""
 
@@ -46,6 +59,11 @@ class FunctionSettings:
     work_dir: str = "/tmp"
     gdal_cache_mb: int = 128
     """GDAL's block cache. Streaming a COG needs about one row of tiles; more only raises peak memory."""
+    large_scenes: LargeSceneRouting | None = None
+    """Set when large scenes go to AWS Batch; None: the function runs every object itself, as before."""
+    failure_queue_url: str | None = None
+    """Where an object whose COG failed our own checks is reported at once (not retried); unset, such
+    a failure is retried like a transient one."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> FunctionSettings:
@@ -59,6 +77,8 @@ class FunctionSettings:
             profile=_profile(env),
             work_dir=env.get("CPL_TMPDIR") or env.get("TMPDIR") or cls.work_dir,
             gdal_cache_mb=parse_whole_number("GDAL_CACHEMAX", env.get("GDAL_CACHEMAX", cls.gdal_cache_mb), low=16),
+            large_scenes=_large_scene_routing(env),
+            failure_queue_url=_queue_url(env, "FAILURE_QUEUE_URL"),
         )
 
 
@@ -71,6 +91,57 @@ def _destinations(env: Mapping[str, str], bucket: str) -> Destinations:
             "ARCHIVE_STORAGE_CLASS", env.get("ARCHIVE_STORAGE_CLASS", Destinations.storage_class)
         ),
     )
+
+
+@dataclass(frozen=True)
+class JobSource:
+    """The one object an archive job (`python3 -m imagery_archive.job`) is run for, and which upload it was."""
+
+    location: ObjectLocation
+    etag: str | None = None
+    """The ETag of the upload the job was submitted for (`SOURCE_ETAG`), if known."""
+    version_id: str | None = None
+    """Its version (`SOURCE_VERSION_ID`), if the input bucket is versioned."""
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> JobSource:
+        """Read `SOURCE_BUCKET`, `SOURCE_KEY` (the decoded key), `SOURCE_ETAG` and `SOURCE_VERSION_ID`."""
+        env = os.environ if environ is None else environ
+        bucket, key = env.get("SOURCE_BUCKET", "").strip(), env.get("SOURCE_KEY", "")
+        if not bucket or not key:
+            raise SettingsError("SOURCE_BUCKET and SOURCE_KEY are required: the object this job archives")
+        return cls(
+            ObjectLocation(bucket, key),
+            etag=env.get("SOURCE_ETAG", "").strip().strip('"') or None,
+            version_id=env.get("SOURCE_VERSION_ID", "").strip() or None,
+        )
+
+
+def _large_scene_routing(env: Mapping[str, str]) -> LargeSceneRouting | None:
+    """Both job variables, or neither: a queue without a definition (or the reverse) is a broken deployment."""
+    queue = env.get("LARGE_SCENE_JOB_QUEUE", "").strip()
+    definition = env.get("LARGE_SCENE_JOB_DEFINITION", "").strip()
+    if not queue and not definition:
+        return None
+    if not queue or not definition:
+        raise SettingsError(
+            "LARGE_SCENE_JOB_QUEUE and LARGE_SCENE_JOB_DEFINITION go together: set both to route large "
+            "scenes to AWS Batch, or neither"
+        )
+    if not env.get("LARGE_SCENE_BYTES", "").strip():
+        raise SettingsError(
+            "LARGE_SCENE_BYTES is required with LARGE_SCENE_JOB_QUEUE: the size, in bytes, from "
+            "which an object goes to the job"
+        )
+    threshold = parse_whole_number("LARGE_SCENE_BYTES", env["LARGE_SCENE_BYTES"], low=1)
+    return LargeSceneRouting(job_queue=queue, job_definition=definition, threshold_bytes=threshold)
+
+
+def _queue_url(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip()
+    if value and not value.startswith(("https://", "http://")):
+        raise invalid_setting(name, "an SQS queue URL (https://sqs.<region>.amazonaws.com/...)", value)
+    return value or None
 
 
 def _profile(env: Mapping[str, str]) -> CompressionProfile:

@@ -16,10 +16,14 @@ import re
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlencode
 
+import boto3
 from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from imagery_archive.checksums import (
@@ -33,6 +37,17 @@ from imagery_archive.checksums import (
 from imagery_archive.errors import ArchiveNotVerifiedError, SourceChangedError
 from imagery_archive.keys import ObjectLocation
 
+COPIED_HEADERS = (
+    "ContentType",
+    "ContentEncoding",
+    "CacheControl",
+    "ContentDisposition",
+    "ContentLanguage",
+    "Expires",
+)
+"""The object's system metadata that CopyObject (MetadataDirective=COPY) keeps, besides its user metadata."""
+S3_MAX_ATTEMPTS = 10
+"""Attempts per S3 request (the first and nine retries) before a throttled call fails the object."""
 FAILURE_TAG = "imagery-archive:status"
 REASON_TAG = "imagery-archive:reason"
 
@@ -48,6 +63,11 @@ class StoredObject:
     metadata: Mapping[str, str] = field(default_factory=dict)
     version_id: str | None = None
     """The version HeadObject found, in a versioned bucket: every later step is pinned to it."""
+    headers: Mapping[str, Any] = field(default_factory=dict)
+    """The system metadata a copy keeps (`COPIED_HEADERS`: Content-Type, Content-Encoding, ...), as
+    HeadObject names them, so a multipart copy can set them as CopyObject carries them over."""
+    last_modified: datetime | None = None
+    """When the object was written (an upload's time, for STAC Items of images that state none)."""
 
     @property
     def pinned(self) -> dict[str, str]:
@@ -58,6 +78,13 @@ class StoredObject:
         """`CopySource` naming exactly this version of the object at `location`."""
         version = {"VersionId": self.version_id} if self.version_id else {}
         return {"Bucket": location.bucket, "Key": location.key, **version}
+
+
+def s3_client(**options: Any) -> Any:
+    """The S3 client every entry point uses: botocore's adaptive retry mode, so a bulk upload that makes S3
+    answer `SlowDown` slows this client down (client-side rate limiting) instead of failing objects."""
+    retries = Config(retries={"mode": "adaptive", "max_attempts": S3_MAX_ATTEMPTS})
+    return boto3.client("s3", config=retries, **options)
 
 
 def error_code(error: ClientError) -> str:
@@ -80,6 +107,18 @@ class ImageryStore:
         self.single_copy_limit = single_copy_limit
         self.preferred_part_size = copy_part_size
         self._copy_workers = copy_workers
+        self._keeps_versions: dict[str, bool] = {}
+
+    def keeps_versions(self, bucket: str) -> bool:
+        """True if `bucket` has versioning enabled (an overwritten object survives as an older version).
+
+        Asked once per bucket for the life of this store (the function's: one cold start). A bucket
+        whose versioning is suspended keeps no new versions: False.
+        """
+        if bucket not in self._keeps_versions:
+            status = self.client.get_bucket_versioning(Bucket=bucket).get("Status")
+            self._keeps_versions[bucket] = status == "Enabled"
+        return self._keeps_versions[bucket]
 
     def checksums_of(self, path: Path) -> FileChecksums:
         """The checksums S3 will report for an archived copy of the file at `path`."""
@@ -107,6 +146,8 @@ class ImageryStore:
             checksum_sha256=response.get("ChecksumSHA256"),
             metadata=response.get("Metadata", {}),
             version_id=response.get("VersionId"),
+            headers={name: response[name] for name in COPIED_HEADERS if response.get(name) is not None},
+            last_modified=response.get("LastModified"),
         )
 
     def download(self, location: ObjectLocation, original: StoredObject, path: Path) -> None:
@@ -184,7 +225,9 @@ class ImageryStore:
             StorageClass=storage_class,
             ChecksumAlgorithm="SHA256",
             Metadata=dict(original.metadata),
-            Tagging="&".join(f"{t['Key']}={t['Value']}" for t in tags),
+            # A query string: keys and values with spaces, '&', '=' or non-ASCII must be encoded.
+            Tagging=urlencode([(tag["Key"], tag["Value"]) for tag in tags], quote_via=quote),
+            **original.headers,
         )
         upload_id = upload["UploadId"]
 

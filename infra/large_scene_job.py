@@ -1,0 +1,210 @@
+"""Scenes beyond the function's ceiling: the same archive job on AWS Batch (Fargate), in the same image.
+
+The function submits an object of at least `LARGE_SCENE_BYTES` as one job to this queue; the job runs
+`python3 -m imagery_archive.job` in the function's own image, with the function's environment contract,
+on a Fargate task with up to 200 GiB of disk and no time limit but the job timeout.
+
+Network without a NAT gateway: a VPC of public subnets (the task gets a public IP to reach ECR and
+CloudWatch Logs; its security group admits nothing inbound) with an S3 gateway endpoint, so scene bytes
+never leave the AWS network nor pay for NAT; or an existing VPC, by `vpcId` (its private subnets if it has
+any, which must reach ECR and CloudWatch Logs, else its public subnets).
+
+A job that ends FAILED (exit code 2, or 1 on its last attempt, or a timeout) is sent by an EventBridge
+rule to the pipeline's failure queue, whose alarm fires as for a failed function event.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Size, Validations
+from aws_cdk import aws_batch as batch
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from imagery_archive.job import EXIT_PERMANENT, EXIT_RETRY
+from infra import permissions
+from infra.compression_function import LOG_RETENTION
+from infra.settings import PipelineSettings
+
+JOB_COMMAND = ["python3", "-m", "imagery_archive.job"]
+JOB_ATTEMPTS = 3
+"""Attempts of one job: a transient failure (exit 1) is retried twice, as Lambda retries a failed event."""
+LOG_STREAM_PREFIX = "large-scene"
+HTTPS = 443
+
+_CPU_ARCHITECTURES = {"x86_64": ecs.CpuArchitecture.X86_64, "arm64": ecs.CpuArchitecture.ARM64}
+
+
+class LargeSceneJob(Construct):
+    """A Fargate compute environment, a job queue and a job definition that runs the archive job once per scene."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: PipelineSettings,
+        image: ecr_assets.DockerImageAsset,
+        environment: dict[str, str],
+        input_bucket: s3.IBucket,
+        output_bucket: s3.IBucket,
+        failure_queue: sqs.IQueue,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.log_group = logs.LogGroup(self, "Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY)
+        self.vpc, subnets, public_ip = self._network(settings)
+        self._roles(settings, input_bucket, output_bucket, failure_queue)
+        self.security_group = ec2.SecurityGroup(
+            self,
+            "SecurityGroup",
+            vpc=self.vpc,
+            allow_all_outbound=False,
+            description="Large-scene jobs: nothing inbound; HTTPS out to S3, ECR and CloudWatch Logs.",
+        )
+        self.security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(HTTPS), "HTTPS to AWS APIs")
+        compute = batch.FargateComputeEnvironment(
+            self,
+            "ComputeEnvironment",
+            vpc=self.vpc,
+            vpc_subnets=subnets,
+            security_groups=[self.security_group],
+            maxv_cpus=settings.large_scene_max_vcpus,
+        )
+        self.queue = batch.JobQueue(
+            self, "Queue", compute_environments=[batch.OrderedComputeEnvironment(compute_environment=compute, order=1)]
+        )
+        self.job_definition = self._job_definition(settings, image, environment, public_ip)
+        Validations.of(self.execution_role).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+                reason="Only ecr:GetAuthorizationToken is granted on '*': it takes no resource (an ECR login "
+                "token is per registry, not per repository). Pulling layers is granted on the function's "
+                "image repository alone.",
+            )
+        )
+        self.failed_jobs = self._send_failed_jobs_to(failure_queue)
+
+    def _roles(
+        self, settings: PipelineSettings, input_bucket: s3.IBucket, output_bucket: s3.IBucket, failure_queue: sqs.IQueue
+    ) -> None:
+        """The job's role (exactly the function's S3 and failure-report statements) and its execution role (image
+        and logs only)."""
+        self.job_role = iam.Role(
+            self,
+            "JobRole",
+            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+            description="The large-scene archive job: exactly the compression function's S3 permissions.",
+        )
+        permissions.allow_archive_job(
+            self.job_role,
+            input_bucket,
+            output_bucket,
+            output_prefix=settings.output_prefix,
+            archive_prefix=settings.archive_prefix,
+        )
+        # An invalid COG of the job's is reported at once, as the function's is.
+        for statement in permissions.failure_queue_statements(failure_queue):
+            self.job_role.add_to_principal_policy(statement)
+        self.execution_role = iam.Role(
+            self,
+            "ExecutionRole",
+            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+            description="Starts the large-scene job: pulls its image and writes its logs, nothing else.",
+        )
+
+    def _network(self, settings: PipelineSettings) -> tuple[ec2.IVpc, ec2.SubnetSelection, bool]:
+        """The VPC, the subnets the tasks run in, and whether they need a public IP to reach AWS APIs."""
+        if settings.vpc_id:
+            vpc = ec2.Vpc.from_lookup(self, "Vpc", vpc_id=settings.vpc_id)
+            if vpc.private_subnets:
+                return vpc, ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS), False
+            return vpc, ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC), True
+        flow_logs = logs.LogGroup(self, "FlowLogs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY)
+        vpc = ec2.Vpc(
+            self,
+            "Vpc",
+            max_azs=2,
+            nat_gateways=0,
+            subnet_configuration=[ec2.SubnetConfiguration(name="Public", subnet_type=ec2.SubnetType.PUBLIC)],
+            gateway_endpoints={"S3": ec2.GatewayVpcEndpointOptions(service=ec2.GatewayVpcEndpointAwsService.S3)},
+            flow_logs={
+                "Rejected": ec2.FlowLogOptions(
+                    traffic_type=ec2.FlowLogTrafficType.REJECT,
+                    destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs),
+                )
+            },
+        )
+        return vpc, ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC), True
+
+    def _job_definition(
+        self,
+        settings: PipelineSettings,
+        image: ecr_assets.DockerImageAsset,
+        environment: dict[str, str],
+        public_ip: bool,
+    ) -> batch.EcsJobDefinition:
+        container = batch.EcsFargateContainerDefinition(
+            self,
+            "Container",
+            image=ecs.ContainerImage.from_docker_image_asset(image),
+            command=JOB_COMMAND,
+            cpu=settings.large_scene_vcpus,
+            memory=Size.mebibytes(settings.large_scene_memory_mib),
+            ephemeral_storage_size=Size.gibibytes(settings.large_scene_storage_gib),
+            environment=environment,
+            job_role=self.job_role,
+            execution_role=self.execution_role,
+            logging=ecs.LogDriver.aws_logs(stream_prefix=LOG_STREAM_PREFIX, log_group=self.log_group),
+            assign_public_ip=public_ip,
+            fargate_cpu_architecture=_CPU_ARCHITECTURES[settings.architecture],
+            fargate_operating_system_family=ecs.OperatingSystemFamily.LINUX,
+            fargate_platform_version=ecs.FargatePlatformVersion.LATEST,
+        )
+        return batch.EcsJobDefinition(
+            self,
+            "JobDefinition",
+            container=container,
+            timeout=Duration.hours(settings.large_scene_timeout_hours),
+            retry_attempts=JOB_ATTEMPTS,
+            retry_strategies=[
+                batch.RetryStrategy.of(batch.Action.EXIT, batch.Reason.custom(on_exit_code=str(EXIT_PERMANENT))),
+                batch.RetryStrategy.of(batch.Action.RETRY, batch.Reason.custom(on_exit_code=str(EXIT_RETRY))),
+            ],
+            propagate_tags=True,
+        )
+
+    def _send_failed_jobs_to(self, failure_queue: sqs.IQueue) -> events.Rule:
+        """Every job of this queue that ends FAILED: its state-change event (job, key, reason) to the failure queue."""
+        rule = events.Rule(
+            self,
+            "FailedJobs",
+            description="Large-scene archive jobs that ended FAILED, to the pipeline's failure queue.",
+            event_pattern=events.EventPattern(
+                source=["aws.batch"],
+                detail_type=["Batch Job State Change"],
+                detail={"status": ["FAILED"], "jobQueue": [self.queue.job_queue_arn]},
+            ),
+        )
+        rule.add_target(targets.SqsQueue(failure_queue))
+        return rule
+
+    def route_from(self, function: lambda_.Function, threshold_bytes: int) -> None:
+        """Let `function` submit objects of at least `threshold_bytes` here, and nothing else on AWS Batch."""
+        function.add_environment("LARGE_SCENE_JOB_QUEUE", self.queue.job_queue_arn)
+        function.add_environment("LARGE_SCENE_JOB_DEFINITION", self.job_definition.job_definition_arn)
+        function.add_environment("LARGE_SCENE_BYTES", str(threshold_bytes))
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="SubmitLargeSceneJobs",
+                actions=["batch:SubmitJob"],
+                resources=[self.queue.job_queue_arn, self.job_definition.job_definition_arn],
+            )
+        )

@@ -1,0 +1,187 @@
+"""S3 Batch Operations' side of the function: its invocation event in, its documented response out.
+
+S3 Batch Operations invokes the function synchronously with one or more tasks (one object each) and
+reads one result per task: `Succeeded`; `TemporaryFailure`, which Batch Operations retries before the
+job ends; or `PermanentFailure`, which goes into the job's completion report with the result string.
+Schema 1.0 names the bucket by ARN (`s3BucketArn`); 2.0 by name (`s3Bucket`) and adds the job's
+`userArguments`. Keys arrive URL-encoded, as the manifest holds them.
+See https://docs.aws.amazon.com/AmazonS3/latest/userguide/batch-ops-invoke-lambda.html
+
+Nothing here raises for one bad task: a task that can't be parsed gets its own `PermanentFailure`.
+No S3 and no boto3 here (the CDK app imports the prefixes): `imagery_archive.task_standing` asks S3.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from imagery_archive.keys import ObjectLocation, event_key, is_imagery_key
+from imagery_archive.outcomes import ObjectResult, Outcome
+
+MANIFESTS_PREFIX = "batch-operations/manifests/"
+"""Where the tools put the manifests of their jobs, in the output bucket; the job's role may read only here."""
+REPORTS_PREFIX = "batch-operations/reports/"
+"""Where Batch Operations writes completion reports, in the output bucket; the job's role may write only here."""
+RESULT_STRING_LIMIT = 512
+"""Result strings are kept short: they are copied into every line of the completion report."""
+
+
+class ResultCode(StrEnum):
+    """What Batch Operations does with a task, per the documented response."""
+
+    SUCCEEDED = "Succeeded"
+    TEMPORARY_FAILURE = "TemporaryFailure"
+    """Retried by Batch Operations before the job completes."""
+    PERMANENT_FAILURE = "PermanentFailure"
+    """Not retried; listed in the completion report with the result string."""
+
+
+TREAT_MISSING_KEYS_AS = ResultCode.PERMANENT_FAILURE
+"""The response's `treatMissingKeysAs`: the code of a task the response has no result for. The handler
+answers every task, so this never applies; should one ever be left out, it is reported, not counted done."""
+
+_CODES = {
+    Outcome.ARCHIVED: ResultCode.SUCCEEDED,
+    Outcome.ALREADY_ARCHIVED: ResultCode.SUCCEEDED,
+    Outcome.SKIPPED: ResultCode.SUCCEEDED,
+    Outcome.ROUTED: ResultCode.SUCCEEDED,
+    Outcome.GONE: ResultCode.PERMANENT_FAILURE,
+    Outcome.FAILED: ResultCode.PERMANENT_FAILURE,
+    Outcome.SOURCE_CHANGED: ResultCode.TEMPORARY_FAILURE,
+    Outcome.RETRY: ResultCode.TEMPORARY_FAILURE,
+    Outcome.NEEDS_ATTENTION: ResultCode.PERMANENT_FAILURE,
+}
+"""SOURCE_CHANGED is retried: unlike a notification, a manifest line gets no second event for the new upload."""
+
+_WORDS = {
+    Outcome.ARCHIVED: "archived",
+    Outcome.ALREADY_ARCHIVED: "already archived",
+    Outcome.SKIPPED: "skipped",
+    Outcome.ROUTED: "handed to the large-scene job",
+    Outcome.GONE: "missing: no such key, and no archived copy",
+    Outcome.FAILED: "failed (tagged, left in place)",
+    Outcome.SOURCE_CHANGED: "replaced during processing (left in place, retried)",
+    Outcome.RETRY: "transient error (left in place, retried)",
+    Outcome.NEEDS_ATTENTION: "our COG failed its checks (left in place untagged, sent to the failure queue)",
+}
+
+
+@dataclass(frozen=True)
+class BatchTask:
+    """One task of an invocation: an object, and the version the manifest named, if any."""
+
+    task_id: str
+    location: ObjectLocation | None
+    version_id: str | None = None
+    problem: str = ""
+    """Why the task can't be run as given (a malformed task); empty for a well-formed one."""
+
+    @classmethod
+    def from_json(cls, task: Mapping[str, Any]) -> BatchTask:
+        task_id = str(task.get("taskId", ""))
+        version = task.get("s3VersionId") or None
+        bucket = task.get("s3Bucket") or str(task.get("s3BucketArn") or "").rpartition(":::")[2]
+        key = event_key(str(task.get("s3Key") or ""))
+        if not task_id or not bucket or not key:
+            return cls(task_id, None, version, f"malformed task (no taskId, bucket or key): {dict(task)}")
+        version = None if version == "null" else version
+        return cls(task_id, ObjectLocation(bucket, key, version), version)
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """The answer for one task."""
+
+    task_id: str
+    code: ResultCode
+    text: str
+
+    def as_json(self) -> dict[str, str]:
+        return {"taskId": self.task_id, "resultCode": self.code.value, "resultString": self.text}
+
+
+@dataclass(frozen=True)
+class BatchInvocation:
+    """An S3 Batch Operations invocation event, parsed."""
+
+    schema_version: str
+    invocation_id: str
+    job_id: str
+    tasks: tuple[BatchTask, ...]
+    user_arguments: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_event(cls, event: Mapping[str, Any]) -> BatchInvocation:
+        job = event.get("job") or {}
+        return cls(
+            schema_version=str(event["invocationSchemaVersion"]),
+            invocation_id=str(event.get("invocationId", "")),
+            job_id=str(job.get("id", "")),
+            tasks=tuple(BatchTask.from_json(task) for task in event.get("tasks") or []),
+            user_arguments=dict(job.get("userArguments") or {}),
+        )
+
+    def response(self, results: Sequence[TaskResult]) -> dict[str, Any]:
+        """The documented response: the same schema version and invocation ID, one result per task."""
+        return {
+            "invocationSchemaVersion": self.schema_version,
+            "treatMissingKeysAs": TREAT_MISSING_KEYS_AS.value,
+            "invocationId": self.invocation_id,
+            "results": [result.as_json() for result in results],
+        }
+
+
+def is_batch_operations_event(event: Mapping[str, Any]) -> bool:
+    """True for an S3 Batch Operations invocation (an S3 notification has `Records` instead)."""
+    return "invocationSchemaVersion" in event and "tasks" in event
+
+
+def task_result(task: BatchTask, result: ObjectResult) -> TaskResult:
+    """The answer for a task the job ran: a failure to tag a bad original is retried like any transient error."""
+    code = ResultCode.TEMPORARY_FAILURE if result.retry_cause is not None else _CODES[result.outcome]
+    words = _WORDS[result.outcome]
+    if result.outcome is Outcome.FAILED and result.retry_cause is not None:
+        words = "failed, and could not be tagged (retried)"
+    return answer(task, code, f"{words}: {result.reason}" if result.reason else words)
+
+
+def answer(task: BatchTask, code: ResultCode, text: str) -> TaskResult:
+    """A result with its string cut to `RESULT_STRING_LIMIT`."""
+    if len(text) > RESULT_STRING_LIMIT:
+        text = text[: RESULT_STRING_LIMIT - 3] + "..."
+    return TaskResult(task.task_id, code, text)
+
+
+@dataclass(frozen=True)
+class Standing:
+    """What S3 says about a task's object (the version it names) before any work: whether it exists, and any
+    failure mark."""
+
+    exists: bool
+    failed_reason: str | None = None
+    """The reason tag of an original an earlier run marked failed; None if it isn't marked."""
+
+
+def refusal(task: BatchTask, standing: Standing) -> TaskResult | None:
+    """The answer for a task that must not run as asked, or None to run it.
+
+    - not imagery (an inventory lists every object): succeeded, skipped, so a job over a mixed bucket
+      doesn't trip Batch Operations' failure threshold;
+    - an original an earlier run tagged failed: not downloaded again (`--retry-failed` clears the tag).
+    """
+    assert task.location is not None, "malformed tasks are answered before"
+    if not is_imagery_key(task.location.key):
+        return answer(task, ResultCode.SUCCEEDED, "skipped: not an imagery key")
+    if not standing.exists:
+        return None  # the job says whether it is archived already or missing
+    if standing.failed_reason is not None:
+        return answer(
+            task,
+            ResultCode.PERMANENT_FAILURE,
+            f"failed earlier (tagged, left in place): {standing.failed_reason}; "
+            "fix it and run the backfill with --retry-failed",
+        )
+    return None
