@@ -16,6 +16,7 @@ from pathlib import Path
 from osgeo import gdal
 from osgeo_utils.samples.validate_cloud_optimized_geotiff import validate
 
+from imagery_archive.categories import category_evidence
 from imagery_archive.cog_writer import write_cog
 from imagery_archive.decoding import reopened_single_threaded
 from imagery_archive.errors import ImageryArchiveError, ResourceExhaustedError, SeveralImagesError, UnreadableImageError
@@ -76,6 +77,7 @@ def read_properties(dataset: gdal.Dataset) -> ImageProperties:
         nodata=first.GetNoDataValue() if first else None,
         has_palette=bool(first and first.GetColorTable() is not None),
         has_dataset_mask=bool(first and first.GetMaskFlags() == gdal.GMF_PER_DATASET),
+        categorical=category_evidence(dataset) if first else None,
     )
 
 

@@ -69,6 +69,9 @@ class CompressionProfile:
     """Largest error allowed in 16-bit and float imagery, in the image's units; 0 keeps it lossless."""
     target_ssim: float | None = None
     """If set, the JPEG/WEBP quality is chosen per image as the lowest that reaches this SSIM."""
+    lossless: bool = False
+    """Every image written losslessly, whatever `codec` and `max_z_error` say: set per object by the
+    `imagery-archive:encoding=lossless` tag or a `LOSSLESS_PREFIXES` prefix."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,8 @@ class ImageProperties:
     nodata: float | None = None
     has_palette: bool = False
     has_dataset_mask: bool = False
+    categorical: str | None = None
+    """Why the image is a class map (`categories.category_evidence`), or None for imagery."""
 
     @property
     def band_count(self) -> int:
@@ -176,7 +181,13 @@ class EncodingProfile:
     def encoding(self, image: ImageProperties, request: CompressionProfile, codec: str) -> Encoding:
         """This profile filled in for `image` under `request`, `codec` naming the 8-bit codec."""
         kind = "float" if image.data_type in FLOAT_TYPES else image.data_type
-        facts = {"codec": codec, "kind": kind, "data_bands": len(image.data_bands), "max_z_error": request.max_z_error}
+        facts = {
+            "codec": codec,
+            "kind": kind,
+            "data_bands": len(image.data_bands),
+            "max_z_error": request.max_z_error,
+            "categorical": image.categorical or "",
+        }
         compression, reason = self.compression.format(**facts), self.reason.format(**facts)
         options = tuple(option.format(**facts) for option in self.options)
         if not self.lossy:
@@ -259,6 +270,20 @@ _PROFILES = (
         resampling="NEAREST",
         reason="paletted: lossless, so class values and colour table stay exact",
     ),
+    EncodingProfile(
+        name="categorical",  # see `categories`; no predictor: differences of class labels mean nothing
+        compression="DEFLATE",
+        lossy=False,
+        resampling="NEAREST",
+        reason="class map ({categorical}): lossless, so class values stay exact, in every overview too",
+    ),
+    EncodingProfile(
+        name="8-bit lossless requested",
+        compression="DEFLATE",
+        lossy=False,
+        options=("PREDICTOR=YES",),
+        reason="8-bit, lossless requested for this object: DEFLATE",
+    ),
     # 16-bit, 32-bit and float imagery.
     EncodingProfile(
         name="integer lossless",
@@ -333,10 +358,14 @@ def choose_profile(image: ImageProperties, profile: CompressionProfile) -> tuple
         raise UnsupportedImageError("the image has no raster bands")
     if image.has_palette:
         return encoding_profile("paletted"), ""
+    if image.categorical is not None and image.data_type in INTEGER_TYPES | {"Byte"}:
+        return encoding_profile("categorical"), ""
     if image.data_type == "Byte":
+        if profile.lossless:
+            return encoding_profile("8-bit lossless requested"), ""
         return _byte_profile(image, codec_named(profile.codec))
     if image.data_type in INTEGER_TYPES | FLOAT_TYPES:
-        return _deep_profile(image, profile.max_z_error), ""
+        return _deep_profile(image, 0.0 if profile.lossless else profile.max_z_error), ""
     return encoding_profile("complex"), ""
 
 
