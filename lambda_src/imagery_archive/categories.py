@@ -39,9 +39,12 @@ def category_evidence(dataset: gdal.Dataset) -> str | None:
     band = dataset.GetRasterBand(1)
     if dataset.RasterCount != 1 or band.DataType not in INTEGER_TYPES or band.GetColorTable() is not None:
         return None
-    if len(_sampled_values(band)) > MAX_CLASSES:
+    try:
+        if len(_sampled_values(band)) > MAX_CLASSES:
+            return None
+        classes = _distinct_valid_values(band)
+    except RuntimeError:  # unreadable pixels: no evidence here; writing the COG reports the damage
         return None
-    classes = _distinct_valid_values(band)
     if classes > MAX_CLASSES:
         return None
     return f"{classes} class{'' if classes == 1 else 'es'}"
