@@ -151,13 +151,47 @@ def test_a_flat_hillshade_whose_valid_pixels_hold_one_value_is_kept_exact_and_sm
     assert made.result.compressed_bytes < 60_000, "JPEG q75 made 110 kB of it"
 
 
-def test_a_class_map_beyond_the_rule_is_kept_exact_when_lossless_is_requested(cog, tmp_path):
+def test_a_class_map_beyond_the_rule_is_kept_exact_when_lossless_is_requested(cog, zones):
     """40 brightness zones: too many classes for the rule, so its uploader tags it (or its prefix is listed)."""
-    brightness = gdal.Open(str(sample_path("naip_rgbn_5m.tif"))).ReadAsArray()[:3].mean(axis=0)
-    zones = np.digitize(brightness, np.linspace(brightness.min(), brightness.max(), 40)).astype(np.uint8) * 5
-    path = write_derived(tmp_path / "zones.tif", sample_path("naip_rgbn_5m.tif"), zones[np.newaxis])
-    assert category_evidence(gdal.Open(str(path))) is None, "the documented limit of the rule"
-    assert cog(path).result.encoding.lossy
-    made = cog(path, CompressionProfile(lossless=True))
+    assert category_evidence(gdal.Open(str(zones))) is None, "the documented limit of the rule"
+    assert cog(zones).result.encoding.lossy
+    made = cog(zones, CompressionProfile(lossless=True))
     assert not made.result.encoding.lossy
-    assert np.array_equal(gdal.Open(str(made.output)).ReadAsArray(), zones)
+    assert np.array_equal(gdal.Open(str(made.output)).ReadAsArray(), gdal.Open(str(zones)).ReadAsArray())
+
+
+# --- lossless on request: the uploader's object tag, the operator's key prefixes --------------------
+
+
+@pytest.fixture(scope="module")
+def zones(tmp_path_factory) -> Path:
+    """40 brightness zones of the NAIP scene as 8-bit codes: a class map the automatic rule can't see."""
+    brightness = gdal.Open(str(sample_path("naip_rgbn_5m.tif"))).ReadAsArray()[:3].mean(axis=0)
+    codes = np.digitize(brightness, np.linspace(brightness.min(), brightness.max(), 40)).astype(np.uint8) * 5
+    return write_derived(tmp_path_factory.mktemp("zones") / "zones.tif", sample_path("naip_rgbn_5m.tif"), codes[None])
+
+
+def archived_encoding(buckets, key: str) -> str:
+    output = buckets.client.head_object(Bucket=buckets.output, Key=f"output/{key}")
+    return output["Metadata"]["encoding"]
+
+
+def test_the_uploaders_tag_and_the_operators_prefixes_keep_objects_lossless(buckets, monkeypatch, tmp_path, zones):
+    from tests.test_handler import import_handler  # noqa: PLC0415 - the handler imports boto3 and reads env
+    from tools.events import event_for_objects  # noqa: PLC0415
+    from tools.local_function import LambdaContext  # noqa: PLC0415
+
+    handler = import_handler(
+        monkeypatch, OUTPUT_BUCKET=buckets.output, CPL_TMPDIR=str(tmp_path), LOSSLESS_PREFIXES="landcover/,masks/"
+    )
+    body = zones.read_bytes()
+    buckets.client.put_object(Bucket=buckets.input, Key="plain/zones.tif", Body=body)
+    buckets.client.put_object(
+        Bucket=buckets.input, Key="tagged/zones.tif", Body=body, Tagging="imagery-archive%3Aencoding=lossless"
+    )
+    buckets.client.put_object(Bucket=buckets.input, Key="landcover/zones.tif", Body=body)
+    keys = ["plain/zones.tif", "tagged/zones.tif", "landcover/zones.tif"]
+    handler.handler(event_for_objects(buckets.client, buckets.input, keys), LambdaContext())
+    assert archived_encoding(buckets, "plain/zones.tif").startswith("JPEG"), "without a request: imagery"
+    assert archived_encoding(buckets, "tagged/zones.tif") == "DEFLATE", "the uploader's tag was ignored"
+    assert archived_encoding(buckets, "landcover/zones.tif") == "DEFLATE", "the operator's prefix was ignored"
