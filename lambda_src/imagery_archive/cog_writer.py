@@ -79,8 +79,15 @@ def _translate_options(dataset: gdal.Dataset, encoding: Encoding, extra: tuple[s
             *extra,
         ],
         maskBand=_mask_option(dataset, encoding),
-        noData=None if encoding.keep_nodata else "none",
+        # "none" only where there is a nodata value to drop: GDAL 3.10's translate copies no metadata
+        # domain (`metadata_domains`) when told to drop one.
+        noData=None if encoding.keep_nodata or not _declares_nodata(dataset) else "none",
     )
+
+
+def _declares_nodata(dataset: gdal.Dataset) -> bool:
+    bands = (dataset.GetRasterBand(index) for index in range(1, dataset.RasterCount + 1))
+    return any(band.GetNoDataValue() is not None for band in bands)
 
 
 def encoder_threads(dataset: gdal.Dataset, encoding: Encoding, cpus: int | None = None) -> str:

@@ -6,7 +6,9 @@ decoded), `CGM` and `xml:DES` would be dropped, and so would any other domain of
 are set on a virtual copy of the source and written into the COG's GDAL_METADATA tag, in the same
 domains, by GDAL's `COPY_SRC_MDD=YES` (GDAL >= 3.8; the function's image ships 3.10). GDAL 3.6's
 COG driver writes no domain but the default one, from any source, and has no way to be told
-otherwise: there (Debian 12 development machines) they are not kept.
+otherwise: there (Debian 12 development machines) they are not kept. GDAL 3.10's translate also
+drops them while it removes a nodata value (a lossy encoding's nodata becomes a mask): such an
+image keeps its default domain only.
 
 A value XML can't hold (TRE and CGM payloads are binary) would be silently stripped of its control
 bytes: such a value is written as `base64:` and the base64 of the exact bytes GDAL reads from the
