@@ -181,7 +181,10 @@ def answer_batch_operations(invocation: BatchInvocation) -> dict[str, Any]:
             "user_arguments": dict(invocation.user_arguments),
         },
     )
-    return invocation.response([answer_task(task) for task in invocation.tasks])
+    results = [answer_task(task) for task in invocation.tasks]
+    for result in results:  # every task is counted, refused ones too: the job's progress shows in CloudWatch
+        metrics.add_metric(name=f"BatchOperations{result.code.value}", unit=MetricUnit.Count, value=1)
+    return invocation.response(results)
 
 
 def answer_task(task: BatchTask) -> TaskResult:
