@@ -134,6 +134,9 @@ def _prepared_source(dataset: gdal.Dataset, encoding: Encoding) -> gdal.Dataset:
 
     - A lossy encoding's nodata mask: a pixel is nodata only when all its bands are (GDAL's
       NODATA_VALUES); per-band nodata would mask a valid pixel whose red alone equals the value.
+      A single band goes the same way: GDAL 3.10.3 (Debian 13) writes an empty mask in the partial
+      tiles at the right edge from a band's own nodata mask (116,000 valid Landsat pixels hidden),
+      and a correct one from NODATA_VALUES.
     - NBITS (15-bit Sentinel-2 JPEG 2000, 12-bit NITF): the COG gets full-width samples, which
       every codec and reader takes (LERC refuses 15-bit samples).
     """
@@ -141,7 +144,7 @@ def _prepared_source(dataset: gdal.Dataset, encoding: Encoding) -> gdal.Dataset:
     packed = first.GetMetadataItem("NBITS", "IMAGE_STRUCTURE") is not None
     nodata = first.GetNoDataValue()
     # NaN equals nothing, not even itself: GDAL's per-band mask is the one that finds NaN pixels.
-    all_bands_nodata = encoding.mask_from is MaskSource.NODATA and dataset.RasterCount > 1 and not math.isnan(nodata)
+    all_bands_nodata = encoding.mask_from is MaskSource.NODATA and not math.isnan(nodata)
     if not all_bands_nodata and not packed:
         return dataset
     virtual = gdal.Translate(
