@@ -119,4 +119,6 @@ def function_environment(settings: PipelineSettings, output_bucket_name: str, fa
         environment["TARGET_SSIM"] = str(settings.target_ssim)
     if settings.max_z_error is not None:
         environment["MAX_Z_ERROR"] = str(settings.max_z_error)
+    if settings.lossless_prefixes:
+        environment["LOSSLESS_PREFIXES"] = ",".join(settings.lossless_prefixes)
     return environment

@@ -25,6 +25,7 @@ from imagery_archive.settings import (
     parse_choice,
     parse_codec,
     parse_key_prefix,
+    parse_key_prefixes,
     parse_max_z_error,
     parse_number,
     parse_quality,
@@ -124,6 +125,8 @@ class PipelineSettings:
     request rate it serves without throttling."""
     output_bucket_versioned: bool = False
     """The operator's word that an imported output bucket keeps versions; the stack can't check it."""
+    lossless_prefixes: tuple[str, ...] = ()
+    """Input key prefixes whose objects are always written losslessly (the function's LOSSLESS_PREFIXES)."""
 
     @classmethod
     def from_context(cls, node: Node) -> PipelineSettings:
@@ -266,6 +269,7 @@ _PARSERS: dict[str, tuple[str, Parse]] = {
     "vpcId": ("vpc_id", _matching(_VPC_ID, "a VPC ID such as vpc-0123456789abcdef0")),
     "maxConcurrency": ("max_concurrency", _whole_number(1, LAMBDA_MAX_RESERVED_CONCURRENCY)),
     "outputBucketVersioned": ("output_bucket_versioned", _boolean),
+    "losslessPrefixes": ("lossless_prefixes", parse_key_prefixes),
 }
 """Context key -> (settings field, validator). The function's own values use the function's validators."""
 

@@ -111,6 +111,7 @@ def test_invalid_values_fail_naming_the_context_key(key: str, value: Any) -> Non
             "archiveStorageClass": "deep_archive",
             "outputPrefix": "cogs/",
             "archivePrefix": "originals/",
+            "losslessPrefixes": ["landcover/", "masks/scl_"],
         },
     ],
     ids=["defaults", "tuned"],
@@ -121,6 +122,7 @@ def test_what_synthesizes_is_what_the_function_reads(context: dict[str, Any]) ->
     queue = "https://sqs.us-east-1.amazonaws.com/123456789012/imagery-failures"
     received = FunctionSettings.from_env(function_environment(settings, "imagery-output", queue))
     assert received.failure_queue_url == queue
+    assert received.lossless_prefixes == settings.lossless_prefixes
     assert received.profile == CompressionProfile(
         codec=settings.compression,
         quality=settings.quality,
@@ -137,7 +139,14 @@ def test_what_synthesizes_is_what_the_function_reads(context: dict[str, Any]) ->
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("quality", "7.5"), ("maxZError", "inf"), ("maxZError", "nan"), ("targetSsim", True), ("outputPrefix", "a*/")],
+    [
+        ("quality", "7.5"),
+        ("maxZError", "inf"),
+        ("maxZError", "nan"),
+        ("targetSsim", True),
+        ("outputPrefix", "a*/"),
+        ("losslessPrefixes", ["/landcover/"]),
+    ],
 )
 def test_values_the_function_would_refuse_fail_the_synth(key: str, value: Any) -> None:
     with pytest.raises(SettingsError, match=rf"^cdk.json context '{key}' must be .*, got {re.escape(repr(value))}$"):

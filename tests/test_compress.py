@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import crop, sample_path
+from conftest import crop, sample_path, write_derived
 from osgeo import gdal
 from osgeo_utils.samples.validate_cloud_optimized_geotiff import validate
 from skimage.metrics import structural_similarity
@@ -174,12 +174,28 @@ def test_lossy_output_drops_nodata_for_a_per_dataset_mask(cog):
         assert mask_flags == gdal.GMF_PER_DATASET, "no exact mask: the collar would show as data"
 
 
-def test_single_band_nodata_becomes_an_exact_mask(cog):
-    made = cog("shade.tif")
-    expected_valid = pixels(made.source)[0] != 255
+@pytest.fixture(scope="module")
+def landsat_red(tmp_path_factory) -> Path:
+    """Landsat's red band alone, its 0 collar declared nodata: a single-band photograph with nodata."""
+    red = pixels(sample_path("RGB.byte.tif"))[:1]
+    return write_derived(tmp_path_factory.mktemp("red") / "red.tif", sample_path("RGB.byte.tif"), red, nodata=0)
+
+
+def test_single_band_nodata_becomes_an_exact_mask(cog, landsat_red):
+    made = cog(landsat_red)
+    assert made.result.encoding.lossy
+    expected_valid = pixels(landsat_red)[0] != 0
     valid = valid_pixels(made.output)
     assert np.array_equal(valid, expected_valid), describe_mismatch(expected_valid, valid)
     assert bands_of(made.output)[0][1:3] == (None, gdal.GMF_PER_DATASET)
+
+
+def test_a_lossless_single_band_keeps_its_nodata_value(cog):
+    made = cog("shade.tif")  # its valid pixels are one class: lossless (see test_class_fidelity)
+    expected_valid = pixels(made.source)[0] != 255
+    valid = valid_pixels(made.output)
+    assert np.array_equal(valid, expected_valid), describe_mismatch(expected_valid, valid)
+    assert bands_of(made.output)[0][1:3] == (255.0, gdal.GMF_NODATA)
 
 
 def test_an_internal_mask_is_copied_exactly(cog):
@@ -250,8 +266,8 @@ def test_single_band_8_bit_is_grayscale_jpeg(cog):
     assert made.result.ssim > 0.9, f"the aerial photo is visibly damaged (SSIM {made.result.ssim:.3f})"
 
 
-def test_single_band_with_nodata_is_grayscale_jpeg(cog):
-    assert structure(cog("shade.tif").output)["COMPRESSION"] == "JPEG"
+def test_single_band_with_nodata_is_grayscale_jpeg(cog, landsat_red):
+    assert structure(cog(landsat_red).output)["COMPRESSION"] == "JPEG"
 
 
 # --- paletted: lossless ------------------------------------------------------------------------------
@@ -558,7 +574,7 @@ def test_webp_keeps_alpha_as_the_mask(cog):
     assert np.array_equal(valid_pixels(made.output), pixels(made.source)[3] > 0)
 
 
-@pytest.mark.parametrize(("source", "bands"), [("shade.tif", 1), ("naip_rgbn_5m.tif", 4)])
+@pytest.mark.parametrize(("source", "bands"), [("nitf_jitc_U_1001A_aerial_8bit.ntf", 1), ("naip_rgbn_5m.tif", 4)])
 def test_webp_falls_back_to_jpeg(cog, source, bands):
     made = cog(source, WEBP)
     assert structure(made.output)["COMPRESSION"] == "JPEG", "WEBP can't hold these bands"

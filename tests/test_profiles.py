@@ -32,6 +32,7 @@ def image(
     *,
     palette: bool = False,
     dataset_mask: bool = False,
+    categorical: str | None = None,
 ) -> ImageProperties:
     return ImageProperties(
         width=791,
@@ -41,6 +42,7 @@ def image(
         nodata=nodata,
         has_palette=palette,
         has_dataset_mask=dataset_mask,
+        categorical=categorical,
     )
 
 
@@ -284,6 +286,22 @@ def test_every_encoding_says_why():
 # --- the registry of profiles ------------------------------------------------------------------------
 
 EVERY_PROFILE = [
+    (
+        image(interpretations=("Gray",), categorical="12 classes"),
+        {},
+        "categorical",
+        "DEFLATE",
+        (),
+        "class map (12 classes): lossless, so class values stay exact, in every overview too",
+    ),
+    (
+        image(),
+        {"lossless": True},
+        "8-bit lossless requested",
+        "DEFLATE",
+        ("PREDICTOR=YES",),
+        "8-bit, lossless requested for this object: DEFLATE",
+    ),
     (image(), {}, "8-bit RGB as YCbCr JPEG", "JPEG", ("QUALITY=75",), "8-bit RGB (YCbCr): JPEG"),
     (image(), {"codec": "WEBP"}, "8-bit RGB", "WEBP", ("QUALITY=75",), "8-bit RGB: WEBP"),
     (image(interpretations=("Gray",)), {}, "8-bit grayscale", "JPEG", ("QUALITY=75",), "8-bit grayscale: JPEG"),
@@ -350,7 +368,7 @@ EVERY_PROFILE = [
         {},
         "complex",
         "ZSTD",
-        ("RESAMPLING=NEAREST",),
+        (),
         "CInt16 data: lossless ZSTD, no lossy codec holds it",
     ),
 ]
@@ -381,3 +399,24 @@ def test_an_unknown_profile_name_is_a_clear_error():
 def test_profiles_and_encodings_take_keywords_only():
     with pytest.raises(TypeError):
         Encoding("JPEG", (), (1,), MaskSource.SOURCE, False, True, "positional")
+
+
+def test_class_and_complex_values_get_nearest_overviews_and_imagery_averaged_ones():
+    nearest = {case[2] for case in EVERY_PROFILE if encode(case[0], **case[1]).resampling == "NEAREST"}
+    assert nearest == {"paletted", "categorical", "complex"}, (
+        "averaged overviews invent class values (and blend I/Q phases)"
+    )
+
+
+def test_a_class_map_is_lossless_whatever_codec_or_error_bound_is_asked():
+    for data_type, request in (("Byte", {"codec": "WEBP"}), ("UInt16", {"max_z_error": 5.0})):
+        encoding = encode(image(data_type, ("Gray",), categorical="a raster attribute table"), **request)
+        assert not encoding.lossy, f"{data_type} class labels would be changed by a lossy codec"
+        assert encoding.resampling == "NEAREST"
+
+
+def test_lossless_requested_overrides_the_codec_and_the_error_bound():
+    assert not encode(image(), lossless=True).lossy
+    deep = encode(image("UInt16", ("Gray",)), lossless=True, max_z_error=10.0)
+    assert not deep.lossy
+    assert deep.creation_options == ("MAX_Z_ERROR=0",)

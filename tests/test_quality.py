@@ -9,6 +9,8 @@ import pytest
 from conftest import sample_path, write_derived
 from osgeo import gdal
 
+from imagery_archive import quality as quality_module
+from imagery_archive.profiles import CompressionProfile
 from imagery_archive.quality import PREVIEW_SIZE, masked_ssim, measure_ssim, preview_shape, read_preview
 
 pytestmark = pytest.mark.usefixtures("production_gdal")
@@ -209,3 +211,36 @@ def test_damage_to_the_imaginary_part_is_seen(landsat):
     original = landsat[:1] + 1j * landsat[1:2]
     damaged = landsat[:1] + 1j * noisy(landsat[1:2], 16)
     assert masked_ssim(original, damaged, everywhere(original)) < 1.0, "Q (imaginary) damage is invisible"
+
+
+# --- measure_ssim streams strips of rows: the same score as the whole images, in bounded memory ---------
+
+
+def whole_image_ssim(original: Path, compressed: Path, bands: tuple[int, ...]) -> float:
+    """The measure computed on both images held whole (what measure_ssim did before it streamed)."""
+    before, _ = read_preview(str(original), bands)
+    after, valid = read_preview(str(compressed))
+    return masked_ssim(before, after, valid, 255.0 if before.dtype == np.uint8 else None)
+
+
+@pytest.mark.parametrize(
+    ("source", "profile"),
+    [
+        ("RGB.byte.tif", CompressionProfile()),
+        ("landsat8_rgb16_60m.tif", CompressionProfile(max_z_error=40)),
+        ("dsm_nan_holes", CompressionProfile(max_z_error=0.5)),
+        ("wide_with_lying_overview", CompressionProfile(quality=30)),
+    ],
+    ids=["byte-jpeg-nodata-collar", "uint16-lerc", "float-nan-holes", "decimated-4100-wide"],
+)
+def test_streamed_strips_score_what_the_whole_images_score(request, cog, monkeypatch, source, profile):
+    path = request.getfixturevalue(source) if source in ("dsm_nan_holes", "wide_with_lying_overview") else source
+    made = cog(path, profile)
+    bands = made.result.encoding.bands
+    whole = whole_image_ssim(made.source, made.output, bands)
+    assert whole < 1.0, "a lossy output, or the test proves nothing"
+    output = gdal.Open(str(made.output))
+    sample_bytes = gdal.GetDataTypeSize(output.GetRasterBand(1).DataType) // 8
+    row_bytes = 2 * len(bands) * quality_module.read_shape(output)[0] * sample_bytes
+    monkeypatch.setattr(quality_module, "STRIP_BYTES", 20 * row_bytes)  # strips of about 20 rows: dozens of seams
+    assert measure_ssim(str(made.source), str(made.output), bands) == pytest.approx(whole, abs=1e-9)

@@ -7,12 +7,14 @@ COGs exactly as the final one is written.
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 from osgeo import gdal
 
 from imagery_archive.errors import CorruptImageError, ResourceExhaustedError
 from imagery_archive.gdal_errors import GdalError, collected_errors
+from imagery_archive.metadata_domains import domains_to_carry, source_with_domains
 from imagery_archive.profiles import Encoding, MaskSource
 
 gdal.UseExceptions()
@@ -20,13 +22,16 @@ gdal.UseExceptions()
 COG_OPTIONS: tuple[str, ...] = (
     "BLOCKSIZE=512",
     "OVERVIEWS=AUTO",
-    "RESAMPLING=AVERAGE",
-    "NUM_THREADS=ALL_CPUS",
     "BIGTIFF=IF_SAFER",
 )
-"""Options every output gets: 512-pixel tiles, internal overviews made by averaging, all
-CPUs, BigTIFF past 4 GB. They follow the encoding's own options, and GDAL takes the first of two
-equal keys: the complex profile's RESAMPLING=NEAREST wins over AVERAGE."""
+"""Options every output gets: 512-pixel tiles, internal overviews (resampled as the encoding
+says: `Encoding.resampling`), BigTIFF past 4 GB; threads as `encoder_threads` says."""
+
+TILE_SIDE = 512
+TILES_IN_FLIGHT_BYTES = 64 * 1024 * 1024
+"""Uncompressed tiles the encoder's threads may hold at once. Each thread holds a whole tile of every
+band: 0.75 MB for 8-bit RGB, but 50 MB for 100 bands of 16-bit data, where all CPUs would push a
+many-band image past 1 GiB."""
 
 
 def write_cog(dataset: gdal.Dataset, encoding: Encoding, dst: Path) -> None:
@@ -35,14 +40,8 @@ def write_cog(dataset: gdal.Dataset, encoding: Encoding, dst: Path) -> None:
     GDAL reports some write errors only when the output is closed, and the Python bindings then
     drop them: every CE_Failure is collected while the output is written and closed.
     """
-    source = _prepared_source(dataset, encoding)
-    options = gdal.TranslateOptions(
-        format="COG",
-        bandList=list(encoding.bands),
-        creationOptions=[f"COMPRESS={encoding.compression}", *encoding.creation_options, *COG_OPTIONS],
-        maskBand=_mask_option(dataset, encoding),
-        noData=None if encoding.keep_nodata else "none",
-    )
+    source, extra_options = source_with_domains(_prepared_source(dataset, encoding), domains_to_carry(dataset))
+    options = _translate_options(dataset, encoding, extra_options)
     # Decoding and compression run in GDAL worker threads too, whose errors reach only the global
     # handler: without it a failed tile is silently written as zeros (see `gdal_errors`).
     with collected_errors() as reported:
@@ -65,6 +64,38 @@ def write_cog(dataset: gdal.Dataset, encoding: Encoding, dst: Path) -> None:
     failures = [error for error in reported if error.is_failure]
     if failures:
         raise _failure_as_error(failures, dst)
+
+
+def _translate_options(dataset: gdal.Dataset, encoding: Encoding, extra: tuple[str, ...]) -> gdal.TranslateOptions:
+    return gdal.TranslateOptions(
+        format="COG",
+        bandList=list(encoding.bands),
+        creationOptions=[
+            f"COMPRESS={encoding.compression}",
+            f"RESAMPLING={encoding.resampling}",
+            *encoding.creation_options,
+            *COG_OPTIONS,
+            f"NUM_THREADS={encoder_threads(dataset, encoding)}",
+            *extra,
+        ],
+        maskBand=_mask_option(dataset, encoding),
+        # "none" only where there is a nodata value to drop: GDAL 3.10's translate copies no metadata
+        # domain (`metadata_domains`) when told to drop one.
+        noData=None if encoding.keep_nodata or not _declares_nodata(dataset) else "none",
+    )
+
+
+def _declares_nodata(dataset: gdal.Dataset) -> bool:
+    bands = (dataset.GetRasterBand(index) for index in range(1, dataset.RasterCount + 1))
+    return any(band.GetNoDataValue() is not None for band in bands)
+
+
+def encoder_threads(dataset: gdal.Dataset, encoding: Encoding, cpus: int | None = None) -> str:
+    """ALL_CPUS, or as many threads as `TILES_IN_FLIGHT_BYTES` of this image's tiles allow (at least one)."""
+    sample = gdal.GetDataTypeSize(dataset.GetRasterBand(1).DataType) // 8
+    tile = TILE_SIDE * TILE_SIDE * len(encoding.bands) * max(sample, 1)
+    threads = TILES_IN_FLIGHT_BYTES // tile
+    return "ALL_CPUS" if threads >= (cpus or os.cpu_count() or 1) else str(max(1, threads))
 
 
 def _failure_as_error(failures: list[GdalError], dst: Path) -> Exception:
@@ -103,6 +134,9 @@ def _prepared_source(dataset: gdal.Dataset, encoding: Encoding) -> gdal.Dataset:
 
     - A lossy encoding's nodata mask: a pixel is nodata only when all its bands are (GDAL's
       NODATA_VALUES); per-band nodata would mask a valid pixel whose red alone equals the value.
+      A single band goes the same way: GDAL 3.10.3 (Debian 13) writes an empty mask in the partial
+      tiles at the right edge from a band's own nodata mask (116,000 valid Landsat pixels hidden),
+      and a correct one from NODATA_VALUES.
     - NBITS (15-bit Sentinel-2 JPEG 2000, 12-bit NITF): the COG gets full-width samples, which
       every codec and reader takes (LERC refuses 15-bit samples).
     """
@@ -110,7 +144,7 @@ def _prepared_source(dataset: gdal.Dataset, encoding: Encoding) -> gdal.Dataset:
     packed = first.GetMetadataItem("NBITS", "IMAGE_STRUCTURE") is not None
     nodata = first.GetNoDataValue()
     # NaN equals nothing, not even itself: GDAL's per-band mask is the one that finds NaN pixels.
-    all_bands_nodata = encoding.mask_from is MaskSource.NODATA and dataset.RasterCount > 1 and not math.isnan(nodata)
+    all_bands_nodata = encoding.mask_from is MaskSource.NODATA and not math.isnan(nodata)
     if not all_bands_nodata and not packed:
         return dataset
     virtual = gdal.Translate(

@@ -20,8 +20,10 @@ from pathlib import Path
 from osgeo import gdal
 from osgeo_utils.samples.validate_cloud_optimized_geotiff import validate
 
+from imagery_archive.categories import category_evidence
 from imagery_archive.cog_writer import write_cog
-from imagery_archive.errors import ImageryArchiveError, ResourceExhaustedError, UnreadableImageError
+from imagery_archive.decoding import reopened_single_threaded
+from imagery_archive.errors import ImageryArchiveError, ResourceExhaustedError, SeveralImagesError, UnreadableImageError
 from imagery_archive.gdal_errors import is_out_of_memory
 from imagery_archive.profiles import CompressionProfile, Encoding, ImageProperties, choose_encoding
 from imagery_archive.quality import measure_ssim
@@ -79,6 +81,7 @@ def read_properties(dataset: gdal.Dataset) -> ImageProperties:
         nodata=first.GetNoDataValue() if first else None,
         has_palette=bool(first and first.GetColorTable() is not None),
         has_dataset_mask=bool(first and first.GetMaskFlags() == gdal.GMF_PER_DATASET),
+        categorical=category_evidence(dataset) if first else None,
     )
 
 
@@ -95,7 +98,29 @@ def open_image(path: str | Path) -> gdal.Dataset:
         raise UnreadableImageError(f"GDAL can't open it as an image: {error}") from None
     if dataset is None or dataset.RasterCount == 0:
         raise UnreadableImageError("GDAL found no raster bands in it")
-    return dataset
+    refuse_several_images(dataset)
+    return reopened_single_threaded(dataset, path)
+
+
+def refuse_several_images(dataset: gdal.Dataset) -> None:
+    """Raise `SeveralImagesError` for a file holding several images (NITF image segments, TIFF pages).
+
+    GDAL opens the first and lists every image as a sub-dataset: compressing the first alone would
+    drop the others without a word. Such a file is left in place, tagged with this reason.
+    """
+    listed = dataset.GetMetadata("SUBDATASETS") or {}
+    images = [listed[key] for key in sorted(listed, key=_subdataset_number) if key.endswith("_DESC")]
+    if len(images) > 1:
+        raise SeveralImagesError(
+            f"it holds {len(images)} images ({'; '.join(images[:5])}{'; ...' if len(images) > 5 else ''}): "
+            "one COG holds one image, and compressing the first alone would drop the others; "
+            "split it into one file per image (gdal_translate with NITF_IM:n: or GTIFF_DIR:n:) and upload those"
+        )
+
+
+def _subdataset_number(key: str) -> int:
+    """3 for 'SUBDATASET_3_DESC': sub-datasets in their file order, not in text order (10 before 2)."""
+    return int(key.split("_")[1])
 
 
 def file_size(path: str | Path) -> int:

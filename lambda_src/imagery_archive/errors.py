@@ -39,6 +39,10 @@ class UnsupportedImageError(PermanentError):
     """A readable image this pipeline can't write faithfully (for example, no bands)."""
 
 
+class SeveralImagesError(UnsupportedImageError):
+    """A file holding several images (NITF image segments, TIFF pages): one COG holds one image."""
+
+
 class ResourceExhaustedError(ImageryArchiveError):
     """GDAL ran out of memory: the state of this machine, not a fault of the input. Transient."""
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -47,6 +48,7 @@ from imagery_archive.errors import PermanentError, SourceChangedError
 from imagery_archive.keys import ObjectLocation, event_key
 from imagery_archive.large_scenes import LargeSceneJobs, Upload
 from imagery_archive.outcomes import ObjectResult, Outcome
+from imagery_archive.profiles import CompressionProfile
 from imagery_archive.scratch import sweep_stale_scratch
 from imagery_archive.settings import SERVICE_NAME, FunctionSettings
 from imagery_archive.source_access import SourceReading
@@ -146,7 +148,7 @@ def archive_one(source: ObjectLocation, record: Mapping[str, Any] | None = None)
         logger.info("Skipped: not an image upload", extra={"object": str(source)})
         return counted(ObjectResult(source, Outcome.SKIPPED))
     try:
-        compress_image = partial(compress, profile=SETTINGS.profile)
+        compress_image = partial(compress, profile=profile_for(source))
         report = archive_object(
             source, STORE, SETTINGS.destinations, compress_image, SETTINGS.work_dir, describe_scene, READING
         )
@@ -163,6 +165,13 @@ def archive_one(source: ObjectLocation, record: Mapping[str, Any] | None = None)
         return counted(ObjectResult(source, Outcome.RETRY, str(error), retry_cause=error))
     record_report(report)
     return counted(ObjectResult(source, report.outcome, report=report))
+
+
+def profile_for(source: ObjectLocation) -> CompressionProfile:
+    """The function's profile, lossless if the operator listed the key's prefix or the uploader tagged it."""
+    if SETTINGS.lossless_requested_for(source.key) or STORE.lossless_requested(source):
+        return replace(SETTINGS.profile, lossless=True)
+    return SETTINGS.profile
 
 
 def answer_batch_operations(invocation: BatchInvocation) -> dict[str, Any]:

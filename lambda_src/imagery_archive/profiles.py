@@ -69,6 +69,9 @@ class CompressionProfile:
     """Largest error allowed in 16-bit and float imagery, in the image's units; 0 keeps it lossless."""
     target_ssim: float | None = None
     """If set, the JPEG/WEBP quality is chosen per image as the lowest that reaches this SSIM."""
+    lossless: bool = False
+    """Every image written losslessly, whatever `codec` and `max_z_error` say: set per object by the
+    `imagery-archive:encoding=lossless` tag or a `LOSSLESS_PREFIXES` prefix."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,8 @@ class ImageProperties:
     nodata: float | None = None
     has_palette: bool = False
     has_dataset_mask: bool = False
+    categorical: str | None = None
+    """Why the image is a class map (`categories.category_evidence`), or None for imagery."""
 
     @property
     def band_count(self) -> int:
@@ -142,6 +147,8 @@ class Encoding:
     lossy: bool
     reason: str
     quality: int | None = None
+    resampling: str = "AVERAGE"
+    """How overviews are made: AVERAGE for imagery, NEAREST where every value must be a real sample."""
 
     @property
     def label(self) -> str:
@@ -167,11 +174,20 @@ class EncodingProfile:
     options: tuple[str, ...] = ()
     takes_quality: bool = False
     """Whether the user's JPEG/WEBP quality (`QUALITY=`) applies."""
+    resampling: str = "AVERAGE"
+    """Overview resampling. NEAREST for class values (palette indices, categories) and complex samples:
+    an average of classes 3 and 7 is class 5, a class the pixels never had."""
 
     def encoding(self, image: ImageProperties, request: CompressionProfile, codec: str) -> Encoding:
         """This profile filled in for `image` under `request`, `codec` naming the 8-bit codec."""
         kind = "float" if image.data_type in FLOAT_TYPES else image.data_type
-        facts = {"codec": codec, "kind": kind, "data_bands": len(image.data_bands), "max_z_error": request.max_z_error}
+        facts = {
+            "codec": codec,
+            "kind": kind,
+            "data_bands": len(image.data_bands),
+            "max_z_error": request.max_z_error,
+            "categorical": image.categorical or "",
+        }
         compression, reason = self.compression.format(**facts), self.reason.format(**facts)
         options = tuple(option.format(**facts) for option in self.options)
         if not self.lossy:
@@ -184,6 +200,7 @@ class EncodingProfile:
                 keep_nodata=image.nodata_representable,
                 lossy=False,
                 reason=reason,
+                resampling=self.resampling,
             )
         quality = request.quality if self.takes_quality else None
         mask_from = _lossy_mask_source(image)
@@ -196,6 +213,7 @@ class EncodingProfile:
             lossy=True,
             reason=reason + _MASK_NOTES[mask_from],
             quality=quality,
+            resampling=self.resampling,
         )
 
 
@@ -249,7 +267,22 @@ _PROFILES = (
         name="paletted",  # no predictor: differences of class indices mean nothing
         compression="DEFLATE",
         lossy=False,
+        resampling="NEAREST",
         reason="paletted: lossless, so class values and colour table stay exact",
+    ),
+    EncodingProfile(
+        name="categorical",  # see `categories`; no predictor: differences of class labels mean nothing
+        compression="DEFLATE",
+        lossy=False,
+        resampling="NEAREST",
+        reason="class map ({categorical}): lossless, so class values stay exact, in every overview too",
+    ),
+    EncodingProfile(
+        name="8-bit lossless requested",
+        compression="DEFLATE",
+        lossy=False,
+        options=("PREDICTOR=YES",),
+        reason="8-bit, lossless requested for this object: DEFLATE",
     ),
     # 16-bit, 32-bit and float imagery.
     EncodingProfile(
@@ -290,14 +323,13 @@ _PROFILES = (
         reason="{kind}: lossless ZSTD (LERC has no 64-bit integers)",
     ),
     EncodingProfile(
-        # Overviews by NEAREST keep real I/Q samples. This option precedes COG_OPTIONS' RESAMPLING=AVERAGE,
-        # and GDAL takes the first: AVERAGE would blend the phases of neighbouring samples (GDAL 3.6 allows
-        # only NEAREST, AVERAGE, AVERAGE_MAGPHASE and RMS on complex data; the COG driver's default, CUBIC,
-        # refuses it). No predictor: GDAL refuses PREDICTOR=YES on complex floating-point samples.
+        # Overviews by NEAREST keep real I/Q samples: AVERAGE would blend the phases of neighbouring samples
+        # (GDAL 3.6 allows only NEAREST, AVERAGE, AVERAGE_MAGPHASE and RMS on complex data; the COG driver's
+        # default, CUBIC, refuses it). No predictor: GDAL refuses PREDICTOR=YES on complex floating-point samples.
         name="complex",
         compression="ZSTD",
         lossy=False,
-        options=("RESAMPLING=NEAREST",),
+        resampling="NEAREST",
         reason="{kind} data: lossless ZSTD, no lossy codec holds it",
     ),
 )
@@ -326,10 +358,14 @@ def choose_profile(image: ImageProperties, profile: CompressionProfile) -> tuple
         raise UnsupportedImageError("the image has no raster bands")
     if image.has_palette:
         return encoding_profile("paletted"), ""
+    if image.categorical is not None and image.data_type in INTEGER_TYPES | {"Byte"}:
+        return encoding_profile("categorical"), ""
     if image.data_type == "Byte":
+        if profile.lossless:
+            return encoding_profile("8-bit lossless requested"), ""
         return _byte_profile(image, codec_named(profile.codec))
     if image.data_type in INTEGER_TYPES | FLOAT_TYPES:
-        return _deep_profile(image, profile.max_z_error), ""
+        return _deep_profile(image, 0.0 if profile.lossless else profile.max_z_error), ""
     return encoding_profile("complex"), ""
 
 

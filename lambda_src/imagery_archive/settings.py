@@ -67,6 +67,12 @@ class FunctionSettings:
     failure_queue_url: str | None = None
     """Where an object whose COG failed our own checks is reported at once (not retried); unset, such
     a failure is retried like a transient one."""
+    lossless_prefixes: tuple[str, ...] = ()
+    """Key prefixes whose objects are all written losslessly (class maps the automatic rule can't see)."""
+
+    def lossless_requested_for(self, key: str) -> bool:
+        """Whether the operator asked for every object under this key's prefix to stay lossless."""
+        return bool(self.lossless_prefixes) and key.startswith(self.lossless_prefixes)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> FunctionSettings:
@@ -85,6 +91,7 @@ class FunctionSettings:
             ),
             large_scenes=_large_scene_routing(env),
             failure_queue_url=_queue_url(env, "FAILURE_QUEUE_URL"),
+            lossless_prefixes=parse_key_prefixes("LOSSLESS_PREFIXES", env.get("LOSSLESS_PREFIXES", "")),
         )
 
 
@@ -231,6 +238,17 @@ def parse_target_ssim(name: str, raw: object) -> float:
 def parse_storage_class(name: str, raw: object) -> str:
     """The storage class of archived originals."""
     return parse_choice(name, raw, ARCHIVE_STORAGE_CLASSES)
+
+
+def parse_key_prefixes(name: str, raw: object) -> tuple[str, ...]:
+    """Key prefixes, as a list or one comma-separated string: each relative and non-empty ('' is none)."""
+    items = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(items, list | tuple) or not all(isinstance(item, str) for item in items):
+        raise invalid_setting(name, "a list of key prefixes such as ['landcover/', 'masks/scl_']", raw)
+    prefixes = tuple(dict.fromkeys(item.strip() for item in items if item.strip()))
+    if any(prefix.startswith("/") or "," in prefix for prefix in prefixes):
+        raise invalid_setting(name, "key prefixes without a leading '/' or a comma", raw)
+    return prefixes
 
 
 def parse_key_prefix(name: str, raw: object) -> str:

@@ -51,6 +51,8 @@ S3_MAX_ATTEMPTS = 10
 """Attempts per S3 request (the first and nine retries) before a throttled call fails the object."""
 FAILURE_TAG = "imagery-archive:status"
 REASON_TAG = "imagery-archive:reason"
+ENCODING_TAG = "imagery-archive:encoding"
+"""Set to `lossless` by an uploader, the object is written losslessly whatever the function's settings."""
 
 
 @dataclass(frozen=True)
@@ -320,6 +322,20 @@ class ImageryStore:
                 raise SourceChangedError(f"{location} was replaced during processing; not deleted") from None
             if error_code(error) not in {"404", "NoSuchKey"}:
                 raise
+
+    def lossless_requested(self, location: ObjectLocation) -> bool:
+        """Whether the uploader tagged the object `imagery-archive:encoding=lossless` (a class map, a mask).
+
+        A missing object requests nothing: the job finds it gone and says so.
+        """
+        version = {"VersionId": location.version_id} if location.version_id else {}
+        try:
+            tags = self.client.get_object_tagging(Bucket=location.bucket, Key=location.key, **version)["TagSet"]
+        except ClientError as error:
+            if error_code(error) in {"404", "NoSuchKey", "NotFound", "NoSuchVersion"}:
+                return False
+            raise
+        return any(tag["Key"] == ENCODING_TAG and tag["Value"].strip().lower() == "lossless" for tag in tags)
 
     def tag_failed(self, location: ObjectLocation, reason: str) -> None:
         """Mark a permanently failed original with a status and a reason, keeping its other tags."""
