@@ -637,7 +637,8 @@ def truncated_sentinel2(folder: Path) -> Path:
         # GDAL 3.6: "not recognized as a supported file format"; 3.10: "... as being in a supported ...".
         (text_named_tif, UnreadableImageError, "not recognized as (being in )?a supported file format"),
         (truncated_geotiff, UnreadableImageError, "TIFFReadDirectory"),
-        (truncated_cog, CorruptImageError, "IReadBlock failed"),
+        # GDAL reads a tile alone ("IReadBlock failed") or a whole row of them at once ("Cannot read").
+        (truncated_cog, CorruptImageError, "IReadBlock failed|Cannot read [0-9]+ bytes at offset"),
         (truncated_nitf, CorruptImageError, "Unable to read"),
         (truncated_jpeg2000, CorruptImageError, "opj_"),
         (truncated_sentinel2, CorruptImageError, "pixels failed"),

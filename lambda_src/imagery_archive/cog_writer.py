@@ -6,16 +6,22 @@ COGs exactly as the final one is written.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 from osgeo import gdal
 
+from imagery_archive import pyramid
 from imagery_archive.errors import CorruptImageError, ResourceExhaustedError
 from imagery_archive.gdal_errors import GdalError, collected_errors
-from imagery_archive.metadata_domains import domains_to_carry, source_with_domains
+from imagery_archive.metadata_domains import cog_copies_metadata_domains, domains_to_carry, source_with_domains
 from imagery_archive.profiles import Encoding, MaskSource
+from imagery_archive.single_pass import source_with_overviews
 
 gdal.UseExceptions()
 
@@ -34,22 +40,20 @@ band: 0.75 MB for 8-bit RGB, but 50 MB for 100 bands of 16-bit data, where all C
 many-band image past 1 GiB."""
 
 
-def write_cog(dataset: gdal.Dataset, encoding: Encoding, dst: Path) -> None:
+def write_cog(dataset: gdal.Dataset, encoding: Encoding, dst: Path) -> np.ndarray | None:
     """Translate `dataset` to a COG at `dst` with `encoding`; pixel read errors are the input's fault.
 
-    GDAL reports some write errors only when the output is closed, and the Python bindings then
-    drop them: every CE_Failure is collected while the output is written and closed.
+    Returns the original's pixels on the SSIM grid (`quality.SampleGrid`) when the original was read
+    in one pass (`single_pass`), None when the COG driver read it itself. GDAL reports some write
+    errors only when the output is closed, and the Python bindings then drop them: every CE_Failure
+    is collected while the output is written and closed.
     """
-    source, extra_options = source_with_domains(_prepared_source(dataset, encoding), domains_to_carry(dataset))
-    options = _translate_options(dataset, encoding, extra_options)
+    samples = None
     # Decoding and compression run in GDAL worker threads too, whose errors reach only the global
     # handler: without it a failed tile is silently written as zeros (see `gdal_errors`).
-    with collected_errors() as reported:
-        # The COG driver stages its temporary files in CPL_TMPDIR: beside the output, they share its
-        # fate (the caller's scratch directory, cleaned after every object).
-        previous_tmpdir = gdal.GetThreadLocalConfigOption("CPL_TMPDIR", None)
-        gdal.SetThreadLocalConfigOption("CPL_TMPDIR", str(dst.parent))
+    with collected_errors() as reported, _temporaries_beside(dst) as directory:
         try:
+            source, options, samples = _source_and_options(dataset, encoding, directory)
             output = gdal.Translate(str(dst), source, options=options)
             if output is None:
                 reason = next((e.message for e in reversed(reported)), "no reason given")
@@ -59,30 +63,77 @@ def write_cog(dataset: gdal.Dataset, encoding: Encoding, dst: Path) -> None:
                 output = None  # closing writes the last tiles and overviews: errors can surface here too
         except RuntimeError as error:
             reported.append(GdalError(gdal.CE_Failure, 0, str(error)))
-        finally:
-            gdal.SetThreadLocalConfigOption("CPL_TMPDIR", previous_tmpdir)
     failures = [error for error in reported if error.is_failure]
     if failures:
         raise _failure_as_error(failures, dst)
+    return samples
 
 
-def _translate_options(dataset: gdal.Dataset, encoding: Encoding, extra: tuple[str, ...]) -> gdal.TranslateOptions:
+@contextlib.contextmanager
+def _temporaries_beside(dst: Path) -> Iterator[Path | None]:
+    """A folder beside the output for the write's temporary files, GDAL's (CPL_TMPDIR) and ours.
+
+    Beside the output, they share its fate: the caller's scratch directory, cleaned after every
+    object. An output in GDAL's memory file system (a trial COG) gets GDAL's only, and None.
+    """
+    previous_tmpdir = gdal.GetThreadLocalConfigOption("CPL_TMPDIR", None)
+    with contextlib.ExitStack() as stack:
+        local = dst.parent.is_dir()
+        directory = (
+            stack.enter_context(tempfile.TemporaryDirectory(dir=dst.parent, prefix=f"{dst.name}.")) if local else None
+        )
+        gdal.SetThreadLocalConfigOption("CPL_TMPDIR", directory or str(dst.parent))
+        try:
+            yield Path(directory) if directory else None
+        finally:
+            gdal.SetThreadLocalConfigOption("CPL_TMPDIR", previous_tmpdir)
+
+
+def _source_and_options(
+    dataset: gdal.Dataset, encoding: Encoding, directory: Path | None
+) -> tuple[gdal.Dataset, gdal.TranslateOptions, np.ndarray | None]:
+    """(What the COG driver reads, how, and the SSIM grid's pixels if they were read on the way)."""
+    prepared, domains = _prepared_source(dataset, encoding), domains_to_carry(dataset)
+    if directory is not None and pyramid.applies(dataset, encoding):
+        carried = domains if cog_copies_metadata_domains() else {}
+        layout = _translate_options(dataset, encoding, (), output_format="VRT")
+        read_once = source_with_overviews(prepared, layout, carried, directory)
+        if read_once is not None:
+            source, samples = read_once
+            extra = ("COPY_SRC_MDD=YES",) if carried else ()
+            return source, _cog_options(dataset, encoding, extra), samples
+    source, extra_options = source_with_domains(prepared, domains)
+    return source, _translate_options(dataset, encoding, extra_options), None
+
+
+def _translate_options(
+    dataset: gdal.Dataset, encoding: Encoding, extra: tuple[str, ...], output_format: str = "COG"
+) -> gdal.TranslateOptions:
     return gdal.TranslateOptions(
-        format="COG",
+        format=output_format,
         bandList=list(encoding.bands),
-        creationOptions=[
-            f"COMPRESS={encoding.compression}",
-            f"RESAMPLING={encoding.resampling}",
-            *encoding.creation_options,
-            *COG_OPTIONS,
-            f"NUM_THREADS={encoder_threads(dataset, encoding)}",
-            *extra,
-        ],
+        creationOptions=_creation_options(dataset, encoding, extra) if output_format == "COG" else None,
         maskBand=_mask_option(dataset, encoding),
         # "none" only where there is a nodata value to drop: GDAL 3.10's translate copies no metadata
         # domain (`metadata_domains`) when told to drop one.
         noData=None if encoding.keep_nodata or not _declares_nodata(dataset) else "none",
     )
+
+
+def _cog_options(dataset: gdal.Dataset, encoding: Encoding, extra: tuple[str, ...]) -> gdal.TranslateOptions:
+    """Options for a source that already holds the COG's bands, mask and nodata (`single_pass`)."""
+    return gdal.TranslateOptions(format="COG", creationOptions=_creation_options(dataset, encoding, extra))
+
+
+def _creation_options(dataset: gdal.Dataset, encoding: Encoding, extra: tuple[str, ...]) -> list[str]:
+    return [
+        f"COMPRESS={encoding.compression}",
+        f"RESAMPLING={encoding.resampling}",
+        *encoding.creation_options,
+        *COG_OPTIONS,
+        f"NUM_THREADS={encoder_threads(dataset, encoding)}",
+        *extra,
+    ]
 
 
 def _declares_nodata(dataset: gdal.Dataset) -> bool:
@@ -113,7 +164,7 @@ def _failure_as_error(failures: list[GdalError], dst: Path) -> Exception:
     if out_of_memory:
         return ResourceExhaustedError(f"GDAL ran out of memory writing the COG: {out_of_memory[0].strip()}")
     cause, outcome = failures[0].message.strip(), failures[-1].message.strip()
-    reason = cause if cause == outcome else f"{cause} ({outcome})"
+    reason = cause if outcome in (cause, "") else f"{cause} ({outcome})"
     return CorruptImageError(f"reading or encoding its pixels failed: {reason}")
 
 

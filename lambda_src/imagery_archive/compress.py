@@ -228,11 +228,11 @@ def _write_checked(
     dataset: gdal.Dataset, src: str, encoding: Encoding, partial: Path, on_source_read: Callable[[], None]
 ) -> float:
     """Write, validate and measure the COG; its SSIM against the original."""
-    write_cog(dataset, encoding, partial)
+    samples = write_cog(dataset, encoding, partial)
     on_source_read()
     try:
         validate_cog(partial)
-        ssim = measure_ssim(src, str(partial), encoding.bands)
+        ssim = measure_ssim(src, str(partial), encoding.bands, original_samples=samples)
     except RuntimeError as error:  # GDAL wrote tiles it can't read back: a fault of ours, not the input's
         if is_out_of_memory(str(error)):
             raise ResourceExhaustedError(f"GDAL ran out of memory reading the COG back: {error}") from None

@@ -108,13 +108,16 @@ def _band_ssim(before: np.ndarray, after: np.ndarray, valid: np.ndarray, data_ra
     return float(ssim_map[: finite.shape[0], : finite.shape[1]][finite].mean())
 
 
-def measure_ssim(original_path: str, compressed_path: str, bands: tuple[int, ...]) -> float:
+def measure_ssim(
+    original_path: str, compressed_path: str, bands: tuple[int, ...], original_samples: np.ndarray | None = None
+) -> float:
     """SSIM of `compressed_path` against the `bands` of `original_path` it was made from.
 
     The mean over bands of each band's mean SSIM over its valid pixels, as `masked_ssim` computes
-    it on the whole images, read strip by strip (see the module docstring).
+    it on the whole images, read strip by strip (see the module docstring). `original_samples`, the
+    original's pixels on this grid (`SampleGrid`) kept while it was read for the COG, spare reading it again.
     """
-    original, compressed = _full_resolution(original_path), _full_resolution(compressed_path)
+    compressed = _full_resolution(compressed_path)
     width, height = read_shape(compressed)
     if min(width, height) < SSIM_WINDOW:  # a few rows or columns: whole, edge-padded as masked_ssim does
         before, _ = read_preview(original_path, bands)
@@ -122,9 +125,10 @@ def measure_ssim(original_path: str, compressed_path: str, bands: tuple[int, ...
         return masked_ssim(before, after, valid, 255.0 if before.dtype == np.uint8 else None)
 
     grid = Grid(width, height, compressed.RasterXSize, compressed.RasterYSize)
+    original = original_samples if original_samples is not None else _full_resolution(original_path)
     rows = _strip_rows(compressed, len(bands), width, height)
     reader = _StripReader(original, bands, compressed, grid, rows)
-    byte_data = original.GetRasterBand(bands[0]).DataType == gdal.GDT_Byte
+    byte_data = reader.original_type == np.uint8
     ranges = [255.0] * 2 * len(bands) if byte_data else _value_ranges(reader, height, rows)
     scores = _BandScores()
     for (before, after, valid), first, stop in _buffers(reader, height, rows):
@@ -135,10 +139,34 @@ def measure_ssim(original_path: str, compressed_path: str, bands: tuple[int, ...
 
 def read_shape(dataset: gdal.Dataset) -> tuple[int, int]:
     """(width, height) of the pixels compared: full resolution up to `EXACT_SIZE`, decimated beyond."""
-    long_side = max(dataset.RasterXSize, dataset.RasterYSize)
-    return preview_shape(
-        dataset.RasterXSize, dataset.RasterYSize, long_side if long_side <= EXACT_SIZE else PREVIEW_SIZE
-    )
+    return compared_shape(dataset.RasterXSize, dataset.RasterYSize)
+
+
+def compared_shape(width: int, height: int) -> tuple[int, int]:
+    """`read_shape` of an image of `width` x `height` pixels."""
+    long_side = max(width, height)
+    return preview_shape(width, height, long_side if long_side <= EXACT_SIZE else PREVIEW_SIZE)
+
+
+class SampleGrid:
+    """The original's pixels that `measure_ssim` compares, kept from strips of it read for another purpose.
+
+    The grid is GDAL's nearest-neighbour decimation of the whole image (pixel i of n samples source
+    pixel floor((i + 0.5) x size / n)), the very pixels `_window_read` gets from GDAL in one window.
+    """
+
+    def __init__(self, width: int, height: int, bands: int) -> None:
+        columns, rows = compared_shape(width, height)
+        self._rows = ((np.arange(rows) + 0.5) * height / rows).astype(np.int64)
+        self._columns = ((np.arange(columns) + 0.5) * width / columns).astype(np.int64)
+        self.pixels: np.ndarray = np.empty((bands, rows, columns), dtype=np.uint8)
+
+    def add(self, strip: np.ndarray, first: int) -> None:
+        """Keep the grid's pixels of `strip` (bands x rows x cols), whose first row is row `first` of the image."""
+        if self.pixels.dtype != strip.dtype:
+            self.pixels = self.pixels.astype(strip.dtype)
+        inside = np.nonzero((self._rows >= first) & (self._rows < first + strip.shape[1]))[0]
+        self.pixels[:, inside] = strip[:, self._rows[inside] - first][:, :, self._columns]
 
 
 def _full_resolution(path: str) -> gdal.Dataset:
@@ -187,23 +215,44 @@ class _StripReader:
     """Reads strips of rows of both images and the mask into buffers allocated once, one read each."""
 
     def __init__(
-        self, original: gdal.Dataset, bands: tuple[int, ...], compressed: gdal.Dataset, grid: Grid, rows: int
+        self,
+        original: gdal.Dataset | np.ndarray,
+        bands: tuple[int, ...],
+        compressed: gdal.Dataset,
+        grid: Grid,
+        rows: int,
     ) -> None:
-        self._sources = ((original, bands), (compressed, tuple(range(1, compressed.RasterCount + 1))))
+        self._original, self._bands, self._compressed = original, bands, compressed
         self._mask = compressed.GetRasterBand(1).GetMaskBand()
         self._grid = grid
         depth = rows + 2 * HALO
-        self._pixels = tuple(
-            np.empty((len(listed), depth, grid.width), dtype=_numpy_type(dataset.GetRasterBand(listed[0])))
-            for dataset, listed in self._sources
+        self.original_type = (
+            original.dtype if isinstance(original, np.ndarray) else _numpy_type(original.GetRasterBand(bands[0]))
+        )
+        self._pixels = (
+            np.empty((len(bands), depth, grid.width), dtype=self.original_type),
+            np.empty((compressed.RasterCount, depth, grid.width), dtype=_numpy_type(compressed.GetRasterBand(1))),
         )
         self._valid = np.empty((depth, grid.width), dtype=np.uint8)
 
     def read(self, first: int, stop: int, at: int = 0) -> None:
         """Rows [first, stop) of the compared grid into buffer rows from `at`: all bands in one read each."""
         below = at + stop - first
-        for (dataset, listed), pixels in zip(self._sources, self._pixels, strict=True):
-            _window_read(dataset, self._grid, first, stop, band_list=list(listed), buf_obj=pixels[:, at:below])
+        if isinstance(self._original, np.ndarray):  # kept from an earlier read (`SampleGrid`)
+            self._pixels[0][:, at:below] = self._original[:, first:stop]
+        else:
+            _window_read(
+                self._original,
+                self._grid,
+                first,
+                stop,
+                band_list=list(self._bands),
+                buf_obj=self._pixels[0][:, at:below],
+            )
+        every_band = list(range(1, self._compressed.RasterCount + 1))
+        _window_read(
+            self._compressed, self._grid, first, stop, band_list=every_band, buf_obj=self._pixels[1][:, at:below]
+        )
         _window_read(self._mask, self._grid, first, stop, buf_obj=self._valid[at:below])
 
     def carry(self, size: int) -> None:
