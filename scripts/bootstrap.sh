@@ -39,8 +39,10 @@ fi
 # This repository's own packages (imagery_archive from lambda_src/, infra, tools, bench), editable.
 "${pip[@]}" install --no-deps --no-build-isolation --editable .
 
-if [ ! -x node_modules/.bin/cdk ] || ! node_modules/.bin/cdk --version 2>/dev/null | grep -q "$(node -p 'require("./package.json").devDependencies["aws-cdk"]')"; then
-  echo "bootstrap: installing the CDK CLI from package.json"
+# Every package.json tool present at its pinned version, or npm installs them all (a checkout made
+# before s3rver joined has the CDK CLI only).
+if [ ! -x node_modules/.bin/cdk ] || [ ! -x node_modules/.bin/s3rver ] || ! node_modules/.bin/cdk --version 2>/dev/null | grep -q "$(node -p 'require("./package.json").devDependencies["aws-cdk"]')"; then
+  echo "bootstrap: installing the CDK CLI and s3rver from package.json"
   npm install --no-audit --no-fund --no-package-lock --loglevel=error
 fi
 echo "bootstrap: ready (GDAL $gdal_version, $("$VENV/bin/python" --version), CDK CLI $(node_modules/.bin/cdk --version 2>/dev/null))"
