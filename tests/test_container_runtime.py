@@ -43,8 +43,11 @@ IN_IMAGE_TESTS = [
     "tests/test_profiles.py",
     "tests/test_storage.py",
     "tests/test_archive_job.py",
+    "tests/test_metadata_domains.py",
+    "tests/test_class_fidelity.py",
 ]
-"""The GDAL core, the S3 layer and the job: everything that runs in the function but its Lambda wiring."""
+"""The GDAL core, the S3 layer and the job: everything that runs in the function but its Lambda wiring; and
+the fidelity tests (NITF metadata domains, class maps), some of which only GDAL >= 3.8 can run."""
 
 
 def sha256_b64(data: bytes) -> str:
