@@ -74,17 +74,20 @@ def realistic_endpoint(venv_bin: Path, out: Path, delay_ms: float, reads_bucket:
 
 
 @contextlib.contextmanager
-def _serving(command: list[str], log: Path, port: int) -> Iterator[tuple[str, int]]:
-    """Run a server `command` listening on `port`; yields its URL and process id; stops it (only it) afterwards."""
+def _serving(
+    command: list[str], log: Path, port: int, probe_path: str = "", env: dict[str, str] | None = None
+) -> Iterator[tuple[str, int]]:
+    """Run a server `command` listening on `port` (its output to `log`); yields its URL and process id once
+    `probe_path` answers there; stops it (only it) afterwards: terminated, killed if it lingers."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as output:
-        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, cwd=ROOT)
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
         while True:
             try:
-                requests.get(url, timeout=1)
+                requests.get(url + probe_path, timeout=1)
                 break
             except requests.ConnectionError:
                 if process.poll() is not None or time.monotonic() > deadline:
@@ -104,32 +107,8 @@ def _serving(command: list[str], log: Path, port: int) -> Iterator[tuple[str, in
 def moto_server(venv_bin: Path, log: Path, scratch: Path) -> Iterator[tuple[str, int]]:
     """Start `moto_server` on a free port; yields its URL and process id; stops it (only it) afterwards."""
     port = free_port()
-    log.parent.mkdir(parents=True, exist_ok=True)
     scratch.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "TMPDIR": str(scratch)}  # moto spools large objects to temporary files
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [str(venv_bin / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                requests.get(f"{url}/moto-api/", timeout=1)
-                break
-            except requests.ConnectionError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"moto_server did not start; see {log}") from None
-                time.sleep(0.2)
-        yield url, process.pid
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    command = [str(venv_bin / "moto_server"), "-H", "127.0.0.1", "-p", str(port)]
+    with _serving(command, log, port, probe_path="/moto-api/", env=env) as served:
+        yield served

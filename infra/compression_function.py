@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, Size
+from aws_cdk import Duration, Size
 from aws_cdk import aws_ecr_assets as ecr_assets
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from imagery_archive import FUNCTION_ROOT
 from imagery_archive.settings import METRICS_NAMESPACE, SERVICE_NAME
-from infra import permissions
+from infra.archive_job_resources import archive_job_role, log_group
 from infra.settings import PipelineSettings
-
-# Long enough to investigate a failed scene after a holiday, short enough not to keep logs forever.
-LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
 
 LAMBDA_ENTRYPOINT = ["python3", "-m", "awslambdaric"]
 LAMBDA_CMD = ["handler.handler"]
@@ -50,31 +45,23 @@ class CompressionFunction(Construct):
         failure_queue: sqs.IQueue,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.log_group = logs.LogGroup(self, "Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY)
-        self.role = iam.Role(
+        self.log_group = log_group(self, "Logs")
+        self.role = archive_job_role(
             self,
             "Role",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            service="lambda.amazonaws.com",
             description="Compresses uploaded imagery, archives the original, then deletes the upload.",
+            settings=settings,
+            input_bucket=input_bucket,
+            output_bucket=output_bucket,
+            failure_queue=failure_queue,
         )
-        self._allow_s3(settings, input_bucket, output_bucket)
-        for statement in permissions.failure_queue_statements(failure_queue):
-            self.role.add_to_principal_policy(statement)
         self.log_group.grant_write(self.role)
         # One image asset, built and pushed once: the large-scene job runs the same image.
         self.image = ecr_assets.DockerImageAsset(
             self, "Image", directory=str(FUNCTION_ROOT), platform=_RUNTIME_PLATFORMS[settings.architecture][1]
         )
         self.function = self._function(settings, output_bucket, failure_queue)
-
-    def _allow_s3(self, settings: PipelineSettings, input_bucket: s3.IBucket, output_bucket: s3.IBucket) -> None:
-        permissions.allow_archive_job(
-            self.role,
-            input_bucket,
-            output_bucket,
-            output_prefix=settings.output_prefix,
-            archive_prefix=settings.archive_prefix,
-        )
 
     def _function(
         self, settings: PipelineSettings, output_bucket: s3.IBucket, failure_queue: sqs.IQueue

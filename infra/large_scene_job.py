@@ -15,7 +15,7 @@ rule to the pipeline's failure queue, whose alarm fires as for a failed function
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Size, Validations
+from aws_cdk import Acknowledgment, Duration, Size, Validations
 from aws_cdk import aws_batch as batch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr_assets as ecr_assets
@@ -24,14 +24,12 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from imagery_archive.job import EXIT_PERMANENT, EXIT_RETRY
-from infra import permissions
-from infra.compression_function import LOG_RETENTION
+from infra.archive_job_resources import archive_job_role, log_group
 from infra.settings import PipelineSettings
 
 JOB_COMMAND = ["python3", "-m", "imagery_archive.job"]
@@ -59,7 +57,7 @@ class LargeSceneJob(Construct):
         failure_queue: sqs.IQueue,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.log_group = logs.LogGroup(self, "Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY)
+        self.log_group = log_group(self, "Logs")
         self.vpc, subnets, public_ip = self._network(settings)
         self._roles(settings, input_bucket, output_bucket, failure_queue)
         self.security_group = ec2.SecurityGroup(
@@ -97,22 +95,16 @@ class LargeSceneJob(Construct):
     ) -> None:
         """The job's role (exactly the function's S3 and failure-report statements) and its execution role (image
         and logs only)."""
-        self.job_role = iam.Role(
+        self.job_role = archive_job_role(
             self,
             "JobRole",
-            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+            service="ecs-tasks.amazonaws.com",
             description="The large-scene archive job: exactly the compression function's S3 permissions.",
+            settings=settings,
+            input_bucket=input_bucket,
+            output_bucket=output_bucket,
+            failure_queue=failure_queue,
         )
-        permissions.allow_archive_job(
-            self.job_role,
-            input_bucket,
-            output_bucket,
-            output_prefix=settings.output_prefix,
-            archive_prefix=settings.archive_prefix,
-        )
-        # An invalid COG of the job's is reported at once, as the function's is.
-        for statement in permissions.failure_queue_statements(failure_queue):
-            self.job_role.add_to_principal_policy(statement)
         self.execution_role = iam.Role(
             self,
             "ExecutionRole",
@@ -127,7 +119,7 @@ class LargeSceneJob(Construct):
             if vpc.private_subnets:
                 return vpc, ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS), False
             return vpc, ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC), True
-        flow_logs = logs.LogGroup(self, "FlowLogs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY)
+        flow_logs = log_group(self, "FlowLogs")
         vpc = ec2.Vpc(
             self,
             "Vpc",

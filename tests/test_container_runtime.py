@@ -23,6 +23,7 @@ import pytest
 from infra.compression_function import function_environment
 from infra.settings import PipelineSettings
 from tests.container_support import ROOT, docker, extra_ca_certificates, logs_of, running, summary
+from tests.handler_support import outcomes
 from tools.events import event_for_objects
 from tools.local_s3 import FAKE_CREDENTIALS
 from tools.runtime_api import RuntimeApi, lambda_environment
@@ -43,8 +44,11 @@ IN_IMAGE_TESTS = [
     "tests/test_profiles.py",
     "tests/test_storage.py",
     "tests/test_archive_job.py",
+    "tests/test_metadata_domains.py",
+    "tests/test_class_fidelity.py",
 ]
-"""The GDAL core, the S3 layer and the job: everything that runs in the function but its Lambda wiring."""
+"""The GDAL core, the S3 layer and the job: everything that runs in the function but its Lambda wiring; and
+the fidelity tests (NITF metadata domains, class maps), some of which only GDAL >= 3.8 can run."""
 
 
 def sha256_b64(data: bytes) -> str:
@@ -55,11 +59,6 @@ def in_image(image: str, code: str, user: str = "993:990") -> str:
     """Run `code` with the image's Python (not through its entry point); returns what it printed."""
     args = ["run", "--rm", "--network", "host", "--read-only", "--user", user, "--entrypoint", "python3"]
     return docker(*args, image, "-c", code).stdout
-
-
-def outcomes(response: dict) -> dict[str, str]:
-    """The handler's answer as {object: outcome}."""
-    return {item["object"]: item["outcome"] for item in response["results"]}
 
 
 def test_the_image_archives_real_scenes_through_its_own_lambda_entry_point(function_image, buckets, s3_endpoint):

@@ -11,6 +11,7 @@ import pytest
 
 from imagery_archive.errors import SettingsError
 from tests.faults import failing
+from tests.handler_support import outcomes
 from tools.events import event_for_objects
 from tools.local_function import FUNCTION_MODULE, LambdaContext
 
@@ -24,11 +25,6 @@ def import_handler(monkeypatch, **env: str):
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "ImageryArchiveTests")
     sys.modules.pop(FUNCTION_MODULE, None)
     return importlib.import_module(FUNCTION_MODULE)
-
-
-def outcomes(response: dict) -> dict[str, str]:
-    """The handler's answer as {object: outcome}."""
-    return {item["object"]: item["outcome"] for item in response["results"]}
 
 
 @pytest.fixture

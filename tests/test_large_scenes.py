@@ -30,7 +30,8 @@ from imagery_archive.large_scenes import (
 from imagery_archive.scratch import check_scratch_space
 from imagery_archive.settings import FunctionSettings, LargeSceneRouting
 from imagery_archive.storage import ImageryStore
-from tests.test_handler import emitted_metrics, import_handler, outcomes, put
+from tests.handler_support import outcomes
+from tests.test_handler import emitted_metrics, import_handler, put
 from tools.events import event_for_objects, object_created_event, object_created_record
 from tools.local_function import LambdaContext
 

@@ -12,8 +12,9 @@ import io
 import boto3
 import pytest
 import requests
-from botocore.stub import ANY, Stubber
+from botocore.stub import Stubber
 
+from tests.batch_requests import ACCOUNT, expected_create_job
 from tools import restore
 from tools.s3_batch import JobTarget
 
@@ -120,7 +121,7 @@ def test_a_tier_the_class_cant_use_is_refused_before_anything_is_requested(archi
 
 def test_the_batch_operations_restore_job_request_matches_the_service_model(archive, monkeypatch) -> None:
     """Stubber: S3 Control's create_job can only run in AWS; the manifest upload is real (local S3)."""
-    target = JobTarget("", "arn:aws:iam::123456789012:role/ImageryArchive-BatchOperations", archive.output)
+    target = JobTarget("", f"arn:aws:iam::{ACCOUNT}:role/ImageryArchive-BatchOperations", archive.output)
     control = boto3.client("s3control", region_name="us-east-1")
     args = argparse.Namespace(
         output_bucket=archive.output,
@@ -137,31 +138,16 @@ def test_the_batch_operations_restore_job_request_matches_the_service_model(arch
         stub.add_response(
             "create_job",
             {"JobId": "job-1"},
-            {
-                "AccountId": "123456789012",
-                "ConfirmationRequired": False,
-                "Operation": {"S3InitiateRestoreObject": {"ExpirationInDays": 7, "GlacierJobTier": "BULK"}},
-                "Report": {
-                    "Bucket": f"arn:aws:s3:::{archive.output}",
-                    "Prefix": "batch-operations/reports",
-                    "Format": "Report_CSV_20180820",
-                    "Enabled": True,
-                    "ReportScope": "FailedTasksOnly",
-                },
-                "ClientRequestToken": ANY,
-                "Manifest": {
-                    "Spec": {"Format": "S3BatchOperations_CSV_20180820", "Fields": ["Bucket", "Key"]},
-                    "Location": {"ObjectArn": ANY, "ETag": ANY},
-                },
-                "Description": ANY,
-                "Priority": 10,
-                "RoleArn": target.role_arn,
-            },
+            expected_create_job(
+                {"S3InitiateRestoreObject": {"ExpirationInDays": 7, "GlacierJobTier": "BULK"}},
+                report_bucket=archive.output,
+                role_arn=target.role_arn,
+            ),
         )
         stub.add_response(
             "describe_job",
             {"Job": {"JobId": "job-1", "Status": "Complete", "ProgressSummary": {"TotalNumberOfTasks": 1}}},
-            {"AccountId": "123456789012", "JobId": "job-1"},
+            {"AccountId": ACCOUNT, "JobId": "job-1"},
         )
         monkeypatch.setattr(restore.boto3, "client", lambda service, **_: control)
         after = restore.request_restores(archive.client, args, items)

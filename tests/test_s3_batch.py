@@ -16,15 +16,15 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.stub import ANY, Stubber
+from botocore.stub import Stubber
 
 from imagery_archive.batch_operations import BatchTask
 from imagery_archive.keys import Destinations
+from tests.batch_requests import ACCOUNT, expected_create_job
 from tests.test_handler import put
 from tools import backfill
 from tools.s3_batch import ManifestEntry, inventory_entries, manifest_csv, parse_report
 
-ACCOUNT = "123456789012"
 JOB_ID = "f3cc4f60-61f6-4a2b-8a21-d07600c373ce"
 FUNCTION_ARN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:ImageryArchive-Compression"
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/ImageryArchive-BatchOperations"
@@ -156,32 +156,17 @@ def test_the_job_is_created_followed_and_its_failures_listed(buckets, capsys, mo
         stub.add_response(
             "create_job",
             {"JobId": JOB_ID},
-            {
-                "AccountId": ACCOUNT,
-                "ConfirmationRequired": False,
-                "Operation": {
+            expected_create_job(
+                {
                     "LambdaInvoke": {
                         "FunctionArn": FUNCTION_ARN,
                         "InvocationSchemaVersion": "2.0",
                         "UserArguments": {"requestedBy": "tools.backfill"},
                     }
                 },
-                "Report": {
-                    "Bucket": f"arn:aws:s3:::{buckets.output}",
-                    "Prefix": "batch-operations/reports",
-                    "Format": "Report_CSV_20180820",
-                    "Enabled": True,
-                    "ReportScope": "FailedTasksOnly",
-                },
-                "ClientRequestToken": ANY,
-                "Manifest": {
-                    "Spec": {"Format": "S3BatchOperations_CSV_20180820", "Fields": ["Bucket", "Key"]},
-                    "Location": {"ObjectArn": ANY, "ETag": ANY},
-                },
-                "Description": ANY,
-                "Priority": 10,
-                "RoleArn": ROLE_ARN,
-            },
+                report_bucket=buckets.output,
+                role_arn=ROLE_ARN,
+            ),
         )
         job = {"JobId": JOB_ID, "Priority": 10}
         progress = {"TotalNumberOfTasks": 2, "NumberOfTasksSucceeded": 1, "NumberOfTasksFailed": 0}

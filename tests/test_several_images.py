@@ -11,7 +11,8 @@ from osgeo import gdal
 from imagery_archive.compress import compress
 from imagery_archive.errors import PermanentError, SeveralImagesError
 from imagery_archive.profiles import CompressionProfile
-from tests.test_handler import import_handler, outcomes
+from tests.handler_support import outcomes
+from tests.test_handler import import_handler
 from tools.events import event_for_objects
 from tools.local_function import LambdaContext
 

@@ -11,7 +11,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from tools.pricing import GB, PriceTable
+from tools.pricing import (
+    GB,
+    LAMBDA_PER_GB_SECOND,
+    LAMBDA_PER_MILLION_REQUESTS,
+    LIST_PRICES_AS_OF,
+    PRICES_REGION,
+    PriceTable,
+)
 
 SECONDS_PER_GIB = 30.0
 """Lambda seconds per GiB of original, end to end (BENCHMARKS.md: compress ~17 s/GiB + download ~10 s/GiB)."""
@@ -36,12 +43,12 @@ NEEDS_RESTORE = frozenset({"GLACIER", "DEEP_ARCHIVE"})
 class JobPrices:
     """US dollars, us-east-1 list prices as of 2025; x86_64 Lambda."""
 
-    region: str = "us-east-1"
-    as_of: str = "2025 (AWS list prices)"
+    region: str = PRICES_REGION
+    as_of: str = LIST_PRICES_AS_OF
     batch_per_job: float = 0.25
     batch_per_million_objects: float = 1.00
-    lambda_per_gb_second: float = 0.0000166667
-    lambda_per_million_requests: float = 0.20
+    lambda_per_gb_second: float = LAMBDA_PER_GB_SECOND
+    lambda_per_million_requests: float = LAMBDA_PER_MILLION_REQUESTS
     get_per_thousand: float = 0.0004
     put_per_thousand: dict[str, float] = field(
         default_factory=lambda: {

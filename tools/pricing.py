@@ -1,4 +1,5 @@
-"""What storage costs per month: a small price table, stated with its region and date, overridable.
+"""What storage costs per month: a small price table, stated with its region and date, overridable; and the
+list prices the cost estimates share (`tools.job_costs`, `tools.scene_costs`).
 
 The archive classes bill more than the bytes: S3 adds per-object index and metadata overhead to
 every GLACIER and DEEP_ARCHIVE object (8 KB billed at S3 Standard + 32 KB at the archive rate), and
@@ -17,6 +18,14 @@ from pathlib import Path
 GB = 1024**3
 """S3 bills GB-months of 2^30 bytes."""
 KB = 1024
+
+PRICES_REGION = "us-east-1"
+"""The region every default price here is for."""
+LIST_PRICES_AS_OF = "2025 (AWS list prices)"
+LAMBDA_PER_GB_SECOND = 0.0000166667
+"""Lambda duration on x86_64, US dollars (https://aws.amazon.com/lambda/pricing/)."""
+LAMBDA_PER_MILLION_REQUESTS = 0.20
+"""Lambda requests, US dollars per million (per request: `LAMBDA_PER_MILLION_REQUESTS * 1e-6`)."""
 
 DEFAULT_PER_GB_MONTH = {
     "STANDARD": 0.023,
@@ -41,7 +50,7 @@ class PriceTableError(ValueError):
 class PriceTable:
     """US dollars per GB-month of storage, by storage class, for one region at one date."""
 
-    region: str = "us-east-1"
+    region: str = PRICES_REGION
     as_of: str = "2025 (AWS list prices, first 50 TB tier)"
     per_gb_month: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_PER_GB_MONTH))
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tools.cli import table
+from tools.pricing import LAMBDA_PER_GB_SECOND, LAMBDA_PER_MILLION_REQUESTS, LIST_PRICES_AS_OF, PRICES_REGION
 
 GB = 1000**3
 GiB = 1024**3
@@ -31,12 +32,12 @@ SCRATCH_PER_INPUT = 1.19
 class ComputePrices:
     """US dollars, Linux on x86_64, for one region at one date."""
 
-    region: str = "us-east-1"
-    as_of: str = "2025 (AWS list prices)"
-    lambda_gb_second: float = 0.0000166667
+    region: str = PRICES_REGION
+    as_of: str = LIST_PRICES_AS_OF
+    lambda_gb_second: float = LAMBDA_PER_GB_SECOND
     lambda_storage_gb_second: float = 0.0000000309
     """Ephemeral storage above the free 512 MB."""
-    lambda_request: float = 0.0000002
+    lambda_request: float = LAMBDA_PER_MILLION_REQUESTS * 1e-6
     fargate_vcpu_hour: float = 0.04048
     fargate_gb_hour: float = 0.004445
     fargate_storage_gb_hour: float = 0.000111
