@@ -20,6 +20,7 @@ from tools.demo_proof import prove_order
 from tools.demo_report import render
 from tools.demo_run import BROKEN_KEY, INPUT_BUCKET, OUTPUT_BUCKET, run_demo
 from tools.local_function import Invocation, S3Call
+from tools.local_s3 import reset
 from tools.samples import bundled_samples
 from tools.stac_validation import validate
 
@@ -30,6 +31,7 @@ SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"
 @pytest.fixture(scope="module")
 def demo(s3_endpoint, tmp_path_factory):
     """The demo's whole run on every bundled sample, against the test suite's S3 endpoint."""
+    reset(s3_endpoint)  # the shared server may hold an earlier module's buckets and archives
     endpoint = {name: os.environ[name] for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}
     endpoint["AWS_ENDPOINT_URL"] = s3_endpoint
     out = tmp_path_factory.mktemp("demo_out")

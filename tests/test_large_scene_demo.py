@@ -13,11 +13,13 @@ from tools import pricing
 from tools.demo_report import render
 from tools.demo_run import INPUT_BUCKET, run_demo
 from tools.large_scene_demo import FUNCTION_PATH, JOB_PATH, job_result
+from tools.local_s3 import reset
 from tools.samples import SAMPLE_DATA as SAMPLES
 
 
 @pytest.fixture(scope="module")
 def demo(s3_endpoint, tmp_path_factory):
+    reset(s3_endpoint)  # the shared server may hold an earlier module's buckets and archives
     endpoint = {name: os.environ[name] for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}
     endpoint["AWS_ENDPOINT_URL"] = s3_endpoint
     samples = [SAMPLES / "RGB.byte.tif", SAMPLES / "naip_rgbn_5m.tif"]
