@@ -85,7 +85,8 @@ def test_every_bundled_format_is_streamed_and_archived_without_a_download(bucket
     assert report.read.mode is ReadMode.STREAM, report.read.reason
     assert downloads == [], "not one byte of the original went through boto3"
     assert seen, "the source was read"
-    assert all(files == ["compressed.tif.partial"] for files in seen), f"scratch held {seen}"
+    # the COG being written, or (read in one pass) the folder of its overview levels: nothing of the original
+    assert all(all(name.startswith("compressed.tif.partial") for name in files) for files in seen), seen
     assert "download" not in report.seconds
     meta = buckets.client.head_object(Bucket=buckets.output, Key=report.output.key)["Metadata"]
     assert (meta["source-read"], meta["archive-proof"]) == ("stream", "s3-crc64nvme")

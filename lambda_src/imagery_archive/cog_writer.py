@@ -10,7 +10,7 @@ import contextlib
 import math
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -40,13 +40,16 @@ band: 0.75 MB for 8-bit RGB, but 50 MB for 100 bands of 16-bit data, where all C
 many-band image past 1 GiB."""
 
 
-def write_cog(dataset: gdal.Dataset, encoding: Encoding, dst: Path) -> np.ndarray | None:
+def write_cog(
+    dataset: gdal.Dataset, encoding: Encoding, dst: Path, on_source_read: Callable[[], None] = lambda: None
+) -> np.ndarray | None:
     """Translate `dataset` to a COG at `dst` with `encoding`; pixel read errors are the input's fault.
 
     Returns the original's pixels on the SSIM grid (`quality.SampleGrid`) when the original was read
-    in one pass (`single_pass`), None when the COG driver read it itself. GDAL reports some write
-    errors only when the output is closed, and the Python bindings then drop them: every CE_Failure
-    is collected while the output is written and closed.
+    in one pass (`single_pass`), None when the COG driver read it itself. `on_source_read` is called
+    once every pixel was read without error: after that pass, or after the whole write. GDAL reports
+    some write errors only when the output is closed, and the Python bindings then drop them: every
+    CE_Failure is collected while the output is written and closed.
     """
     samples = None
     # Decoding and compression run in GDAL worker threads too, whose errors reach only the global
@@ -54,19 +57,27 @@ def write_cog(dataset: gdal.Dataset, encoding: Encoding, dst: Path) -> np.ndarra
     with collected_errors() as reported, _temporaries_beside(dst) as directory:
         try:
             source, options, samples = _source_and_options(dataset, encoding, directory)
-            output = gdal.Translate(str(dst), source, options=options)
-            if output is None:
-                reason = next((e.message for e in reversed(reported)), "no reason given")
-                reported.append(GdalError(gdal.CE_Failure, 0, f"GDAL produced no output: {reason}"))
-            else:
-                output.FlushCache()
-                output = None  # closing writes the last tiles and overviews: errors can surface here too
+            if samples is not None and not any(error.is_failure for error in reported):
+                on_source_read()
+            _translate(source, dst, options, reported)
         except RuntimeError as error:
             reported.append(GdalError(gdal.CE_Failure, 0, str(error)))
     failures = [error for error in reported if error.is_failure]
     if failures:
         raise _failure_as_error(failures, dst)
+    if samples is None:
+        on_source_read()
     return samples
+
+
+def _translate(source: gdal.Dataset, dst: Path, options: gdal.TranslateOptions, reported: list[GdalError]) -> None:
+    output = gdal.Translate(str(dst), source, options=options)
+    if output is None:
+        reason = next((e.message for e in reversed(reported)), "no reason given")
+        reported.append(GdalError(gdal.CE_Failure, 0, f"GDAL produced no output: {reason}"))
+    else:
+        output.FlushCache()
+        output = None  # closing writes the last tiles and overviews: errors can surface here too
 
 
 @contextlib.contextmanager

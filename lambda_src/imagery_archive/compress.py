@@ -228,8 +228,7 @@ def _write_checked(
     dataset: gdal.Dataset, src: str, encoding: Encoding, partial: Path, on_source_read: Callable[[], None]
 ) -> float:
     """Write, validate and measure the COG; its SSIM against the original."""
-    samples = write_cog(dataset, encoding, partial)
-    on_source_read()
+    samples = write_cog(dataset, encoding, partial, on_source_read)
     try:
         validate_cog(partial)
         ssim = measure_ssim(src, str(partial), encoding.bands, original_samples=samples)

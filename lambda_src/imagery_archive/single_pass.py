@@ -11,7 +11,7 @@ The next strip is read (decoded, or fetched over the network) while the last one
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -51,7 +51,8 @@ def source_with_overviews(
     width, height = virtual.RasterXSize, virtual.RasterYSize
     pyramid = Pyramid(width, height, virtual.RasterCount, masked, directory)
     samples = SampleGrid(width, height, virtual.RasterCount)
-    for first, pixels, valid in _strips(virtual, mask if masked else None, pyramid.strip_rows):
+    validity = _validity(prepared, virtual, mask if masked else None)
+    for first, pixels, valid in _strips(virtual, validity, pyramid.strip_rows):
         samples.add(pixels, first)
         pyramid.add(pixels, valid)
     pyramid.close()
@@ -67,16 +68,33 @@ def _named(prepared: gdal.Dataset, directory: Path) -> gdal.Dataset:
     return gdal.Translate(str(directory / "prepared.vrt"), prepared, format="VRT")
 
 
-def _strips(dataset: gdal.Dataset, mask: gdal.Band | None, rows: int) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+Validity = Callable[[np.ndarray, int], np.ndarray]
+"""(pixels of a strip as bands x rows x cols, its first row) -> where they are valid (rows x cols)."""
+
+
+def _validity(prepared: gdal.Dataset, virtual: gdal.Dataset, mask: gdal.Band | None) -> Validity:
+    """How a strip's valid pixels are found: everywhere, GDAL's mask band, or from the pixels themselves.
+
+    A mask made of every band's nodata value (NODATA_VALUES) is computed from the strip already read,
+    as GDAL's would be (valid where any band differs from its value), without GDAL decoding it again.
+    """
+    if mask is None:
+        return lambda pixels, _first: np.ones(pixels.shape[1:], dtype=bool)
+    listed = (prepared.GetMetadataItem("NODATA_VALUES") or "").split()
+    if listed and len(listed) == virtual.RasterCount == prepared.RasterCount:
+        values = np.array([float(value) for value in listed]).reshape(-1, 1, 1)
+        return lambda pixels, _first: (pixels != values).any(axis=0)
+    return lambda pixels, first: mask.ReadAsArray(0, first, pixels.shape[2], pixels.shape[1]) > 0
+
+
+def _strips(dataset: gdal.Dataset, validity: Validity, rows: int) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
     """(first row, pixels as bands x rows x cols, validity) of each strip, the next read ahead."""
 
     def read(first: int) -> tuple[int, np.ndarray, np.ndarray]:
         count = min(rows, dataset.RasterYSize - first)
         pixels = dataset.ReadAsArray(0, first, dataset.RasterXSize, count)
         pixels = pixels.reshape(dataset.RasterCount, count, dataset.RasterXSize)
-        if mask is None:
-            return first, pixels, np.ones((count, dataset.RasterXSize), dtype=bool)
-        return first, pixels, mask.ReadAsArray(0, first, dataset.RasterXSize, count) > 0
+        return first, pixels, validity(pixels, first)
 
     starts = range(0, dataset.RasterYSize, rows)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="strip-reader") as reader:

@@ -56,17 +56,25 @@ GDAL_NETWORK_OPTIONS: Mapping[str, str] = {
     # request (first byte in 20-60 ms), so few large GETs beat many 16 KB ones (GDAL's default);
     # sequential reads (strips, NITF blocks) grow it further by themselves.
     "CPL_VSIL_CURL_CHUNK_SIZE": str(2 * 1024 * 1024),
-    # GDAL's global LRU cache of fetched chunks (default 16 MB): holds the TIFF directory, tile
-    # index and the chunks shared by neighbouring tiles across the compress and SSIM passes.
-    "CPL_VSIL_CURL_CACHE_SIZE": str(128 * 1024 * 1024),
+    # GDAL's global LRU cache of fetched chunks (default 16 MB): holds the TIFF directory, the tile
+    # index and the read-ahead of the strip being read. Each pass reads each byte once (`single_pass`),
+    # so nothing larger would be read again from it. GDAL sizes it once, at the process's first
+    # network read: the first streamed original's value holds for the process (it is always this one).
+    "CPL_VSIL_CURL_CACHE_SIZE": str(32 * 1024 * 1024),
+    # Decode in the reading thread: GDAL then reads tile after tile with its sequential read-ahead,
+    # which grows to GETs of many MB (35 GETs for 315 MB), where its multi-threaded decoder sends a
+    # GET per tile (444 GETs, each paying S3's first-byte latency): 10.5 s against 15.6 s on the
+    # realistic endpoint (BENCHMARKS.md). The COG's encoding keeps its threads (NUM_THREADS).
+    "GDAL_NUM_THREADS": "1",
     # The per-file cache on top would keep a second copy of the same bytes: the one above suffices.
     "VSI_CACHE": "FALSE",
     # The first GET reads this much: the header and, for most files, the whole directory (tile
     # offsets and sizes), instead of one request per structure found.
     "GDAL_INGESTED_BYTES_AT_OPEN": str(1024 * 1024),
-    # Tiles a read needs are fetched by parallel ranged GETs (GTiff's multi-range reads) ...
+    # Where a driver still asks for several ranges at once (multi-range reads), they are fetched
+    # by parallel GETs ...
     "GDAL_HTTP_MULTIRANGE": "PARALLEL",
-    # ... and adjacent ones merged into one request, so a row of tiles is one GET, not one per tile.
+    # ... and adjacent ones merged into one request.
     "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
     # S3 answers HTTP/1.1; GDAL's default (HTTP/2 over TLS) falls back to it anyway, stated here.
     "GDAL_HTTP_VERSION": "1.1",
