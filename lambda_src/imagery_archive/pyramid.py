@@ -36,8 +36,10 @@ gdal.UseExceptions()
 
 TILE_SIDE = 512
 """The COG's tile side, and the size below which a level needs no further overview (as the COG driver)."""
-STRIP_ROWS = 512
-"""Rows of the original read at once (at least): one row of 512-pixel tiles, so each tile is decoded once."""
+STRIP_ROWS = 256
+"""Rows of the original read at once (at least): half a row of 512-pixel tiles, which stays in GDAL's
+block cache for the next strip. Measured on the 1.2 GB scene: 446 MiB peak and 15.2 s, against 486 MiB
+and 19.6 s with whole rows of tiles (512) and 457 MiB and 16.6 s with 128."""
 LEVEL_OPTIONS = ("TILED=YES", "BLOCKXSIZE=512", "BLOCKYSIZE=512", "COMPRESS=ZSTD", "ZSTD_LEVEL=1", "BIGTIFF=YES")
 """How each level is kept in scratch space: lossless and fast, like the COG driver's own temporaries."""
 
