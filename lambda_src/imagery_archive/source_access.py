@@ -1,12 +1,13 @@
 """How the job reads an original: straight from S3 through GDAL's `/vsis3/`, or downloaded first.
 
-Streaming keeps the original out of scratch space, which then holds only the COG and GDAL's
-overview temporaries: the function takes originals about ten times larger than its scratch space
-holds. But GDAL reads the source several times (overviews, full resolution, mask, SSIM), each time
-over the network when streamed, while a download reads it once and the rest come from local disk:
-measured on a realistic endpoint, streaming took about twice as long (BENCHMARKS.md, "Reading the
-original where it lies"). So SOURCE_READ=auto downloads every original that fits in scratch space
-with its COG, and streams only those that don't (which would otherwise be refused), where it is safe:
+Streaming keeps the original out of scratch space, which then holds only the COG and its overview
+temporaries: the function takes originals about ten times larger than its scratch space holds. An
+8-bit original written lossily is read twice (`single_pass`: once for its overviews and the SSIM
+check, once by the COG driver for its full resolution), in GETs of many MB; on the realistic benchmark
+endpoint a streamed 1.2 GB scene took 1.03x the bare `gdal_translate`, but the download took 0.73x
+(BENCHMARKS.md, "Reading the original where it lies"). So SOURCE_READ=auto downloads every original
+that fits in scratch space with its COG, and streams only those that don't (which would otherwise be
+refused), where it is safe:
 
 - pinned: GDAL can't name an ETag or a version in a `/vsis3/` path, but it sends the headers of
   `GDAL_HTTP_HEADERS` (GDAL >= 3.6) with every request. Each ranged GET then carries
@@ -17,8 +18,8 @@ with its COG, and streams only those that don't (which would otherwise be refuse
 - provable without the bytes: the archived copy is then verified by S3's own checksum
   (`archive_proof.S3ChecksumProof`); an original without a comparable one is downloaded and hashed.
 - whatever the format: on the realistic endpoint the download was as fast or faster for every bundled
-  format (tiled GeoTIFF 2.2x, striped GeoTIFF 4.8x: thousands of 7 KB strip reads; NITF 1.1x; JPEG 2000
-  even), so none is streamed by default, and any is streamed rather than refused when it doesn't fit.
+  format (tiled GeoTIFF 1.4x faster, NITF 1.6x, JPEG 2000 1.2x, striped GeoTIFF even), so none is
+  streamed by default, and any is streamed rather than refused when it doesn't fit.
 
 Pure logic and settings only: the job passes `gdal_read_options` to the GDAL core, which applies them.
 """
