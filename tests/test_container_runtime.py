@@ -46,9 +46,11 @@ IN_IMAGE_TESTS = [
     "tests/test_archive_job.py",
     "tests/test_metadata_domains.py",
     "tests/test_class_fidelity.py",
+    "tests/test_single_pass.py",
 ]
-"""The GDAL core, the S3 layer and the job: everything that runs in the function but its Lambda wiring; and
-the fidelity tests (NITF metadata domains, class maps), some of which only GDAL >= 3.8 can run."""
+"""The GDAL core, the S3 layer and the job: everything that runs in the function but its Lambda wiring; the
+fidelity tests (NITF metadata domains, class maps), some of which only GDAL >= 3.8 can run; and the COG
+written from one read of the original against the COG driver's own, on the image's GDAL."""
 
 
 def sha256_b64(data: bytes) -> str:
@@ -119,7 +121,7 @@ def test_the_image_archives_real_scenes_through_its_own_lambda_entry_point(funct
 def test_gdal_core_s3_and_job_tests_pass_inside_the_image(test_image, function_image):
     """The function's modules as installed in /var/task, on the image's GDAL, NumPy and Python."""
     mounts = []
-    for path in ("tests", "tools", "sample_data", "pyproject.toml"):  # tools: the local S3 endpoint
+    for path in ("tests", "tools", "bench", "sample_data", "pyproject.toml"):  # tools: the local S3 endpoint
         mounts += ["--volume", f"{ROOT / path}:/src/{path}:ro"]
     env = ["--env", "PYTHONPATH=/opt/python:/var/task", "--env", "PYTHONDONTWRITEBYTECODE=1", "--env", "HOME=/tmp"]
     result = docker(
