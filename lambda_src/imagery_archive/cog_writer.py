@@ -26,14 +26,13 @@ from imagery_archive.single_pass import source_with_overviews
 gdal.UseExceptions()
 
 COG_OPTIONS: tuple[str, ...] = (
-    "BLOCKSIZE=512",
+    f"BLOCKSIZE={pyramid.TILE_SIDE}",
     "OVERVIEWS=AUTO",
     "BIGTIFF=IF_SAFER",
 )
 """Options every output gets: 512-pixel tiles, internal overviews (resampled as the encoding
 says: `Encoding.resampling`), BigTIFF past 4 GB; threads as `encoder_threads` says."""
 
-TILE_SIDE = 512
 TILES_IN_FLIGHT_BYTES = 64 * 1024 * 1024
 """Uncompressed tiles the encoder's threads may hold at once. Each thread holds a whole tile of every
 band: 0.75 MB for 8-bit RGB, but 50 MB for 100 bands of 16-bit data, where all CPUs would push a
@@ -155,7 +154,7 @@ def _declares_nodata(dataset: gdal.Dataset) -> bool:
 def encoder_threads(dataset: gdal.Dataset, encoding: Encoding, cpus: int | None = None) -> str:
     """ALL_CPUS, or as many threads as `TILES_IN_FLIGHT_BYTES` of this image's tiles allow (at least one)."""
     sample = gdal.GetDataTypeSize(dataset.GetRasterBand(1).DataType) // 8
-    tile = TILE_SIDE * TILE_SIDE * len(encoding.bands) * max(sample, 1)
+    tile = pyramid.TILE_SIDE * pyramid.TILE_SIDE * len(encoding.bands) * max(sample, 1)
     threads = TILES_IN_FLIGHT_BYTES // tile
     return "ALL_CPUS" if threads >= (cpus or os.cpu_count() or 1) else str(max(1, threads))
 

@@ -26,6 +26,7 @@ from imagery_archive.decoding import reopened_single_threaded
 from imagery_archive.errors import ImageryArchiveError, ResourceExhaustedError, SeveralImagesError, UnreadableImageError
 from imagery_archive.gdal_errors import is_out_of_memory
 from imagery_archive.profiles import CompressionProfile, Encoding, ImageProperties, choose_encoding
+from imagery_archive.pyramid import level_sizes
 from imagery_archive.quality import measure_ssim
 from imagery_archive.target_quality import HIGHEST_QUALITY, QualitySearch, with_quality
 
@@ -246,7 +247,7 @@ def validate_cog(path: Path) -> None:
     _warnings, errors, _details = validate(str(path), full_check=True)
     dataset = gdal.Open(str(path))
     layout = dataset.GetMetadataItem("LAYOUT", "IMAGE_STRUCTURE")
-    needs_overviews = max(dataset.RasterXSize, dataset.RasterYSize) > 512
+    needs_overviews = bool(level_sizes(dataset.RasterXSize, dataset.RasterYSize))
     if needs_overviews and dataset.GetRasterBand(1).GetOverviewCount() == 0:
         errors.append("no overviews on an image larger than one tile")
     if layout != "COG":

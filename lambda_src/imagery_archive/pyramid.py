@@ -35,12 +35,20 @@ from imagery_archive.profiles import Encoding
 gdal.UseExceptions()
 
 TILE_SIDE = 512
-"""The COG's tile side, and the size below which a level needs no further overview (as the COG driver)."""
+"""The COG's tile side (`cog_writer.COG_OPTIONS`), and the size below which a level needs no further
+overview (as the COG driver)."""
 STRIP_ROWS = 256
 """Rows of the original read at once (at least): half a row of 512-pixel tiles, which stays in GDAL's
 block cache for the next strip. Measured on the 1.2 GB scene: 446 MiB peak and 15.2 s, against 486 MiB
 and 19.6 s with whole rows of tiles (512) and 457 MiB and 16.6 s with 128."""
-LEVEL_OPTIONS = ("TILED=YES", "BLOCKXSIZE=512", "BLOCKYSIZE=512", "COMPRESS=ZSTD", "ZSTD_LEVEL=1", "BIGTIFF=YES")
+LEVEL_OPTIONS = (
+    "TILED=YES",
+    f"BLOCKXSIZE={TILE_SIDE}",
+    f"BLOCKYSIZE={TILE_SIDE}",
+    "COMPRESS=ZSTD",
+    "ZSTD_LEVEL=1",
+    "BIGTIFF=YES",
+)
 """How each level is kept in scratch space: lossless and fast, like the COG driver's own temporaries."""
 
 
@@ -56,7 +64,7 @@ class Level:
 
 def applies(dataset: gdal.Dataset, encoding: Encoding) -> bool:
     """Whether this image's overviews are built here (see the module's scope) rather than by GDAL."""
-    needs_overviews = max(dataset.RasterXSize, dataset.RasterYSize) > TILE_SIDE
+    needs_overviews = bool(level_sizes(dataset.RasterXSize, dataset.RasterYSize))
     # Overviews the original has (a GeoTIFF's, a JPEG 2000's resolution levels) are copied by the COG driver.
     has_overviews = dataset.GetRasterBand(1).GetOverviewCount() > 0
     return (
