@@ -1,6 +1,6 @@
 """The contenders that run Python, each as `python -m bench.contenders NAME SPEC_JSON` in a fresh process.
 
-- `ours`: the real Lambda handler (`imagery_archive.function`), imported as a cold start imports it,
+- `ours`: the real Lambda handler (`imagery_archive.entrypoints.lambda_function`), imported as a cold start imports it,
   with its environment, fed the S3 event of the uploaded scene.
 - `reference`: the reference design's handler logic (the AWS blog's): download the original to
   /tmp, `gdal.Translate` it to a COG with JPEG quality 75 on one thread, upload the COG, upload the
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.measure import S3ByteCounter, report
-from imagery_archive.outcomes import Outcome
+from imagery_archive.archiving.outcomes import Outcome
 from tools.local_function import LambdaContext
 
 REFERENCE_COG_OPTIONS = ("COMPRESS=JPEG", "QUALITY=75")
@@ -36,9 +36,9 @@ that stands for it (`reference`, `gdal_translate`, the rate-distortion's referen
 def run_ours(spec: dict[str, Any]) -> None:
     from osgeo import gdal  # noqa: PLC0415
 
-    from imagery_archive import function  # noqa: PLC0415 - the import is the cold start being measured
+    from imagery_archive.entrypoints import lambda_function as function  # noqa: PLC0415 - the import is the cold start being measured
 
-    counter = S3ByteCounter().attach(function.STORE.client)
+    counter = S3ByteCounter().attach(function.PIPELINE.store.client)
     started = time.perf_counter()
     response = function.handler(spec["event"], LambdaContext(memory_limit_in_mb=int(spec.get("memory_mb", 4096))))
     outcomes = [item["outcome"] for item in response["results"]]
@@ -59,11 +59,14 @@ def run_job(spec: dict[str, Any]) -> None:
     """The batch job entry point, its S3 client counted as the handler's is."""
     record = spec["event"]["Records"][0]["s3"]
     os.environ.update(SOURCE_BUCKET=spec["bucket"], SOURCE_KEY=spec["key"], SOURCE_ETAG=record["object"]["eTag"])
-    from imagery_archive import function, job  # noqa: PLC0415 - the import is the cold start being measured
+    from imagery_archive.entrypoints import batch_job as job  # noqa: PLC0415 - the import is the cold start being measured
+    from imagery_archive.entrypoints.pipeline import Pipeline  # noqa: PLC0415
+    from imagery_archive.settings import JobSource  # noqa: PLC0415
 
-    counter = S3ByteCounter().attach(function.STORE.client)
+    pipeline = Pipeline.from_env()  # the job's cold start, as `job.main` builds it
+    counter = S3ByteCounter().attach(pipeline.store.client)
     started = time.perf_counter()
-    exit_code = job.main()
+    exit_code = job.archive_for_batch(pipeline, JobSource.from_env())
     if exit_code != job.EXIT_DONE:
         raise SystemExit(f"the job did not archive the scene: exit code {exit_code}")
     report({**counter.as_dict(), "handler_s": time.perf_counter() - started})

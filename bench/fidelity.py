@@ -1,6 +1,6 @@
 """Output size and SSIM, measured the same way for every contender's output.
 
-SSIM is the function's own measure (`imagery_archive.quality.masked_ssim`: band by band, over valid
+SSIM is the function's own measure (`imagery_archive.imaging.quality.masked_ssim`: band by band, over valid
 pixels), on reads fixed here rather than by the function, so a change of the function's preview size
 never moves the benchmark's yardstick: full resolution up to `PREVIEW_SIZE` pixels on the long side
 (every bundled sample), a nearest-neighbour decimated read above it (the scenes: every 5th or 10th
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from osgeo import gdal
 
-from imagery_archive.quality import masked_ssim
+from imagery_archive.imaging.quality import masked_ssim
 
 gdal.UseExceptions()
 

@@ -21,8 +21,8 @@ from osgeo import gdal
 
 from bench.contenders import REFERENCE_COG_OPTIONS
 from bench.fidelity import has_mask, ssim_against_original
-from imagery_archive.compress import compress, configure_gdal, read_properties
-from imagery_archive.profiles import CompressionProfile
+from imagery_archive.imaging.compress import compress, configure_gdal, read_properties
+from imagery_archive.imaging.profiles import CompressionProfile
 from tools.samples import bundled_samples
 
 gdal.UseExceptions()

@@ -36,7 +36,7 @@ from bench.measure import Measurement, MiB, run_measured, wait_until_quiet
 from bench.s3local import S3RVER_CREDENTIALS, Endpoint, moto_server, realistic_endpoint
 from bench.scene import SCENES, build_scene
 from imagery_archive import FUNCTION_ROOT
-from imagery_archive.keys import Destinations
+from imagery_archive.s3.keys import Destinations
 from tools.events import event_for_objects
 from tools.local_s3 import FAKE_CREDENTIALS, reset, s3_client
 

@@ -2,7 +2,7 @@
 (S3InitiateRestoreObject), run by `tools.backfill --engine s3-batch` and `tools.restore --engine s3-batch`.
 
 Manifests and completion reports live in the output bucket under their own prefixes, apart from the
-compressed images and the archive (`imagery_archive.batch_operations`). The role can do nothing else: it
+compressed images and the archive (`imagery_archive.entrypoints.batch_operations`). The role can do nothing else: it
 can't read imagery, write outside the reports prefix, or invoke any other function. Whoever creates a job
 still needs `s3:CreateJob` and `iam:PassRole` on this role, granted to people, not here.
 """
@@ -15,7 +15,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from imagery_archive.batch_operations import MANIFESTS_PREFIX, REPORTS_PREFIX
+from imagery_archive.entrypoints.batch_operations import MANIFESTS_PREFIX, REPORTS_PREFIX
 from infra.nag import acknowledge_wildcard_resources
 from infra.settings import SettingsError
 

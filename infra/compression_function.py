@@ -27,7 +27,8 @@ _RUNTIME_PLATFORMS = {
 
 
 class CompressionFunction(Construct):
-    """Runs `imagery_archive.function.handler` (the image's `handler.handler`) in the GDAL container image,
+    """Runs `imagery_archive.entrypoints.lambda_function.handler` (the image's `handler.handler`) in the GDAL
+    container image,
     once per uploaded scene.
 
     The role is the stack's own, with no managed policies: only the S3 statements in `infra.permissions`,

@@ -11,7 +11,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from imagery_archive.outcomes import Outcome
+from imagery_archive.archiving.outcomes import Outcome
 from imagery_archive.settings import METRICS_NAMESPACE, SERVICE_NAME
 
 # SQS's maximum: a failed scene's event waits two weeks for someone to inspect and replay it.

@@ -16,10 +16,10 @@ from typing import Any
 
 from constructs import Node
 
+from imagery_archive.entrypoints.large_scene_routing import default_threshold, largest_original_for_scratch
 from imagery_archive.errors import SettingsError
-from imagery_archive.keys import IMAGERY_FORMATS, Destinations
-from imagery_archive.large_scenes import default_threshold, largest_original_for_scratch
-from imagery_archive.profiles import CompressionProfile
+from imagery_archive.imaging.profiles import CompressionProfile
+from imagery_archive.s3.keys import IMAGERY_FORMATS, Destinations
 from imagery_archive.settings import (
     invalid_setting,
     parse_choice,
@@ -116,7 +116,7 @@ class PipelineSettings:
     @property
     def large_scene_threshold_bytes(self) -> int:
         """Objects of at least this size go to the large-scene job: `largeSceneBytes`, or what the function's
-        ephemeral storage can safely hold (`imagery_archive.large_scenes.default_threshold`)."""
+        ephemeral storage can safely hold (`imagery_archive.entrypoints.large_scene_routing.default_threshold`)."""
         return self.large_scene_bytes or default_threshold(self.ephemeral_storage_mib * MiB)
 
     max_concurrency: int = 20

@@ -1,5 +1,8 @@
-"""The module the image's CMD names (`handler.handler`); the function itself is `imagery_archive.function`."""
+"""The module the image's CMD names (`handler.handler`).
 
-from imagery_archive.function import handler
+The function is `imagery_archive.entrypoints.lambda_function`.
+"""
+
+from imagery_archive.entrypoints.lambda_function import handler
 
 __all__ = ["handler"]

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from osgeo import gdal, gdal_array
 
-from imagery_archive.compress import CompressionResult, compress, configure_gdal
-from imagery_archive.profiles import CompressionProfile
+from imagery_archive.imaging.compress import CompressionResult, compress, configure_gdal
+from imagery_archive.imaging.profiles import CompressionProfile
 
 gdal.UseExceptions()
 

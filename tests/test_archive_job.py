@@ -14,9 +14,8 @@ from pathlib import Path
 import pytest
 from osgeo import gdal
 
-from imagery_archive.archive_job import archive_object
-from imagery_archive.checksums import GiB
-from imagery_archive.compress import compress
+from imagery_archive.archiving.scratch import check_scratch_space
+from imagery_archive.archiving.steps import archive_object
 from imagery_archive.errors import (
     ArchiveNotVerifiedError,
     CorruptImageError,
@@ -27,10 +26,11 @@ from imagery_archive.errors import (
     TooLargeError,
     UnreadableImageError,
 )
-from imagery_archive.keys import Destinations
-from imagery_archive.profiles import CompressionProfile
-from imagery_archive.scratch import check_scratch_space
-from imagery_archive.storage import ImageryStore, ObjectLocation
+from imagery_archive.imaging.compress import compress
+from imagery_archive.imaging.profiles import CompressionProfile
+from imagery_archive.s3.checksums import GiB
+from imagery_archive.s3.keys import Destinations
+from imagery_archive.s3.storage import ImageryStore, ObjectLocation
 from tests.faults import failing
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"

@@ -13,11 +13,10 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from imagery_archive.archive_proof import DownloadedBytesProof, S3ChecksumProof, s3_checksum_proof
-from imagery_archive.checksums import GiB, MiB, file_checksums
-from imagery_archive.keys import ObjectLocation
-from imagery_archive.settings import FunctionSettings
-from imagery_archive.source_access import (
+from imagery_archive.s3.archive_proof import DownloadedBytesProof, S3ChecksumProof, s3_checksum_proof
+from imagery_archive.s3.checksums import GiB, MiB, file_checksums
+from imagery_archive.s3.keys import ObjectLocation
+from imagery_archive.s3.source_access import (
     ReadMode,
     SourceReading,
     choose_read,
@@ -25,7 +24,8 @@ from imagery_archive.source_access import (
     gdal_read_options,
     if_match_header,
 )
-from imagery_archive.storage import ImageryStore, StoredObject
+from imagery_archive.s3.storage import ImageryStore, StoredObject
+from imagery_archive.settings import FunctionSettings
 
 CRC64 = "8i1gHS+5OEI="
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from imagery_archive.outcomes import ObjectResult, Outcome
+from imagery_archive.archiving.outcomes import ObjectResult, Outcome
 from tools.backfill import backfill, main
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"

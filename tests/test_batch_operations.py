@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from imagery_archive.batch_operations import (
+from imagery_archive.archiving.outcomes import ObjectResult, Outcome
+from imagery_archive.entrypoints.batch_operations import (
     RESULT_STRING_LIMIT,
     BatchInvocation,
     BatchTask,
@@ -22,8 +23,7 @@ from imagery_archive.batch_operations import (
     is_batch_operations_event,
     task_result,
 )
-from imagery_archive.keys import ObjectLocation
-from imagery_archive.outcomes import ObjectResult, Outcome
+from imagery_archive.s3.keys import ObjectLocation
 from tests.faults import failing
 from tests.test_handler import SAMPLES, import_handler, put
 from tools.events import event_for_objects

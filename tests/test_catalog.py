@@ -15,13 +15,13 @@ import pystac
 import pytest
 from osgeo import gdal
 
-from imagery_archive.archive_job import archive_object
-from imagery_archive.compress import compress
+from imagery_archive.archiving.steps import archive_object
+from imagery_archive.catalogue.item import describe_scene
 from imagery_archive.errors import ArchiveNotVerifiedError
-from imagery_archive.keys import Destinations
-from imagery_archive.profiles import CompressionProfile
-from imagery_archive.stac import describe_scene
-from imagery_archive.storage import ImageryStore, ObjectLocation
+from imagery_archive.imaging.compress import compress
+from imagery_archive.imaging.profiles import CompressionProfile
+from imagery_archive.s3.keys import Destinations
+from imagery_archive.s3.storage import ImageryStore, ObjectLocation
 from tests.faults import failing
 from tools import catalog
 from tools.stac_validation import validate

@@ -13,7 +13,7 @@ import pytest
 from stack_support import ROOT, cdk_json_context
 
 from imagery_archive.errors import SettingsError
-from imagery_archive.profiles import CompressionProfile
+from imagery_archive.imaging.profiles import CompressionProfile
 from imagery_archive.settings import FunctionSettings
 from infra.compression_function import function_environment
 from infra.settings import CONTEXT_KEYS, DEFAULT_SUFFIXES, PipelineSettings

@@ -9,9 +9,9 @@ import pytest
 from conftest import sample_path, write_derived
 from osgeo import gdal
 
-from imagery_archive.categories import category_evidence
-from imagery_archive.compress import open_image, read_properties
-from imagery_archive.profiles import CompressionProfile, choose_encoding
+from imagery_archive.imaging.categories import category_evidence
+from imagery_archive.imaging.compress import open_image, read_properties
+from imagery_archive.imaging.profiles import CompressionProfile, choose_encoding
 
 pytestmark = pytest.mark.usefixtures("production_gdal")
 

@@ -18,13 +18,13 @@ from osgeo import gdal
 from osgeo_utils.samples.validate_cloud_optimized_geotiff import validate
 from skimage.metrics import structural_similarity
 
-from imagery_archive.compress import compress, configure_gdal, open_image, read_properties
 from imagery_archive.errors import (
     CorruptImageError,
     PermanentError,
     UnreadableImageError,
 )
-from imagery_archive.profiles import CompressionProfile
+from imagery_archive.imaging.compress import compress, configure_gdal, open_image, read_properties
+from imagery_archive.imaging.profiles import CompressionProfile
 
 pytestmark = pytest.mark.usefixtures("production_gdal")
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from osgeo import gdal, ogr
 
-from imagery_archive.outcomes import Outcome
+from imagery_archive.archiving.outcomes import Outcome
 from tests.test_stac import geotransform_outline, polygon
 from tools import pricing
 from tools.demo import main

@@ -4,9 +4,7 @@ reported at once. And GDAL's error handling is left as it was found.
 
 from __future__ import annotations
 
-import importlib
 import json
-import sys
 import threading
 from pathlib import Path
 
@@ -14,11 +12,12 @@ import boto3
 import pytest
 from osgeo import gdal
 
-from imagery_archive.compress import compress
 from imagery_archive.errors import PermanentError, ResourceExhaustedError
-from imagery_archive.profiles import CompressionProfile
+from imagery_archive.imaging.compress import compress
+from imagery_archive.imaging.profiles import CompressionProfile
+from tests.handler_support import cold_start
 from tools.events import event_for_objects
-from tools.local_function import FUNCTION_MODULE, LambdaContext
+from tools.local_function import LambdaContext
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"
 
@@ -31,6 +30,7 @@ OUT_OF_MEMORY_VRT = """<VRTDataset rasterXSize="791" rasterYSize="718">
     <PixelFunctionLanguage>Python</PixelFunctionLanguage>
     <PixelFunctionCode><![CDATA[
 from osgeo import gdal
+from tests.handler_support import cold_start
 def out_of_memory(in_ar, out_ar, xoff, yoff, xsize, ysize, raster_xsize, raster_ysize, buf_radius, gt, **kw):
     if yoff >= 512:
         gdal.Error(gdal.CE_Failure, gdal.CPLE_OutOfMemory, "Out of memory allocating 1048576 bytes")
@@ -85,25 +85,17 @@ def test_an_invalid_cog_goes_to_the_failure_queue_at_once_and_the_original_stays
     buckets, failure_queue, monkeypatch, tmp_path
 ):
     sqs, url = failure_queue
-    for name, value in {
-        "OUTPUT_BUCKET": buckets.output,
-        "CPL_TMPDIR": str(tmp_path),
-        "FAILURE_QUEUE_URL": url,
-        "POWERTOOLS_METRICS_NAMESPACE": "ImageryArchiveTests",
-    }.items():
-        monkeypatch.setenv(name, value)
-    sys.modules.pop(FUNCTION_MODULE, None)
-    function = importlib.import_module(FUNCTION_MODULE)
+    function = cold_start(monkeypatch, OUTPUT_BUCKET=buckets.output, CPL_TMPDIR=str(tmp_path), FAILURE_QUEUE_URL=url)
     body = (SAMPLES / "RGB.byte.tif").read_bytes()
     buckets.client.put_object(Bucket=buckets.input, Key="d/scene.tif", Body=body)
     event = event_for_objects(buckets.client, buckets.input, ["d/scene.tif"])
 
     def validator_rejects(path):  # GDAL's COG validator finding a fault in what we wrote
-        from imagery_archive.compress import InvalidCogError  # noqa: PLC0415
+        from imagery_archive.imaging.compress import InvalidCogError  # noqa: PLC0415
 
         raise InvalidCogError(f"{path.name} is not a valid COG: The offset of the first block is invalid")
 
-    monkeypatch.setattr("imagery_archive.compress.validate_cog", validator_rejects)
+    monkeypatch.setattr("imagery_archive.imaging.compress.validate_cog", validator_rejects)
     response = function.handler(event, LambdaContext())  # does not raise: Lambda must not retry it
 
     assert response["results"][0]["outcome"] == "sent to failure queue"

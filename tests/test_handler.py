@@ -2,34 +2,39 @@
 
 from __future__ import annotations
 
-import importlib
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from imagery_archive.errors import SettingsError
+from imagery_archive import FUNCTION_ROOT
+from imagery_archive.entrypoints.pipeline import RetryableError
 from tests.faults import failing
-from tests.handler_support import outcomes
+from tests.handler_support import cold_start, outcomes
 from tools.events import event_for_objects
-from tools.local_function import FUNCTION_MODULE, LambdaContext
+from tools.local_function import LambdaContext
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"
 
 
-def import_handler(monkeypatch, **env: str):
-    """Import the function module afresh, as a cold start does, with `env` as its environment."""
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "ImageryArchiveTests")
-    sys.modules.pop(FUNCTION_MODULE, None)
-    return importlib.import_module(FUNCTION_MODULE)
-
-
 @pytest.fixture
 def handler(buckets, monkeypatch, tmp_path):
-    return import_handler(monkeypatch, OUTPUT_BUCKET=buckets.output, CPL_TMPDIR=str(tmp_path))
+    return cold_start(monkeypatch, OUTPUT_BUCKET=buckets.output, CPL_TMPDIR=str(tmp_path))
+
+
+def import_the_image_cmd(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Import the image's CMD module (`handler`) in a fresh process with `env`, as Lambda's cold start does."""
+    return subprocess.run(
+        [sys.executable, "-c", "import handler"],
+        cwd=FUNCTION_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def put(buckets, key: str, sample: str | bytes) -> None:
@@ -43,12 +48,17 @@ def emitted_metrics(capture) -> dict:
     return next(line for line in lines if "_aws" in line)
 
 
-def test_a_bad_setting_fails_the_cold_start_naming_it(buckets, monkeypatch):
-    with pytest.raises(SettingsError, match="QUALITY"):
-        import_handler(monkeypatch, OUTPUT_BUCKET=buckets.output, QUALITY="high")
-    monkeypatch.delenv("OUTPUT_BUCKET")
-    with pytest.raises(SettingsError, match="OUTPUT_BUCKET"):
-        import_handler(monkeypatch, QUALITY="75")
+def test_a_bad_setting_fails_the_cold_start_naming_it(buckets, s3_endpoint):
+    env = {name: value for name, value in os.environ.items() if name != "OUTPUT_BUCKET"}
+    bad_quality = import_the_image_cmd({**env, "OUTPUT_BUCKET": buckets.output, "QUALITY": "high"})
+    assert bad_quality.returncode != 0
+    assert "SettingsError" in bad_quality.stderr
+    assert "QUALITY" in bad_quality.stderr.splitlines()[-1], "the error names the variable"
+    no_bucket = import_the_image_cmd({**env, "QUALITY": "75"})
+    assert no_bucket.returncode != 0
+    assert "OUTPUT_BUCKET" in no_bucket.stderr.splitlines()[-1]
+    good = import_the_image_cmd({**env, "OUTPUT_BUCKET": buckets.output, "POWERTOOLS_METRICS_NAMESPACE": "Tests"})
+    assert good.returncode == 0, good.stderr
 
 
 def test_one_bad_record_does_not_stop_the_others(handler, buckets, tmp_path, caplog, capsys):
@@ -104,7 +114,7 @@ def test_a_transient_failure_is_raised_after_the_other_records_ran(handler, buck
     put(buckets, "a.tif", "shade.tif")
     put(buckets, "b.tif", "shade.tif")
     event = event_for_objects(buckets.client, buckets.input, ["a.tif", "b.tif"])
-    with failing(handler.STORE.client, "CopyObject", after=1), pytest.raises(handler.RetryableError, match="1 of 2"):
+    with failing(handler.pipeline.store.client, "CopyObject", after=1), pytest.raises(RetryableError, match="1 of 2"):
         handler.handler(event, LambdaContext())
     assert buckets.keys(buckets.input) == ["b.tif"], "the first record finished, the second waits for the retry"
     tags = buckets.client.get_object_tagging(Bucket=buckets.input, Key="b.tif")["TagSet"]
@@ -117,7 +127,7 @@ def test_a_transient_failure_is_raised_after_the_other_records_ran(handler, buck
 
 
 def test_the_pipelines_own_objects_never_trigger_it_again(buckets, monkeypatch, tmp_path):
-    handler = import_handler(monkeypatch, OUTPUT_BUCKET=buckets.input, CPL_TMPDIR=str(tmp_path))
+    handler = cold_start(monkeypatch, OUTPUT_BUCKET=buckets.input, CPL_TMPDIR=str(tmp_path))
     put(buckets, "output/x.tif", "shade.tif")
     put(buckets, "archive/x.tif", "shade.tif")
     event = event_for_objects(buckets.client, buckets.input, ["output/x.tif", "archive/x.tif"])
@@ -126,7 +136,7 @@ def test_the_pipelines_own_objects_never_trigger_it_again(buckets, monkeypatch, 
 
 
 def test_settings_reach_the_pipeline(buckets, monkeypatch, tmp_path):
-    handler = import_handler(
+    handler = cold_start(
         monkeypatch,
         OUTPUT_BUCKET=buckets.output,
         OUTPUT_PREFIX="cogs/",
@@ -148,6 +158,6 @@ def test_a_failure_to_tag_a_bad_original_is_retried_and_the_rest_still_run(handl
     put(buckets, "bad.tif", b"not an image")
     put(buckets, "good.tif", "shade.tif")
     event = event_for_objects(buckets.client, buckets.input, ["bad.tif", "good.tif"])
-    with failing(handler.STORE.client, "PutObjectTagging"), pytest.raises(handler.RetryableError, match="1 of 2"):
+    with failing(handler.pipeline.store.client, "PutObjectTagging"), pytest.raises(RetryableError, match="1 of 2"):
         handler.handler(event, LambdaContext())
     assert buckets.keys(buckets.input) == ["bad.tif"], "the good record still ran; the bad one stays"

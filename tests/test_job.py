@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import importlib
 import json
 import os
 import subprocess
@@ -17,11 +16,13 @@ from typing import Any
 
 import pytest
 
+from imagery_archive.entrypoints.batch_job import archive_for_batch
+from imagery_archive.entrypoints.pipeline import Pipeline
+from imagery_archive.settings import JobSource
 from tests.faults import failing
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_data"
-FUNCTION_MODULE = "imagery_archive.function"
 
 
 def job_env(buckets, tmp_path: Path, key: str, **extra: str) -> dict[str, str]:
@@ -144,17 +145,15 @@ def test_exit_1_on_a_transient_failure_leaves_the_original_untagged_and_the_retr
     etag = put(buckets, key, (SAMPLES / "shade.tif").read_bytes())
     for name, value in job_env(buckets, tmp_path, key, SOURCE_ETAG=etag).items():
         monkeypatch.setenv(name, value)
-    sys.modules.pop(FUNCTION_MODULE, None)
-    function = importlib.import_module(FUNCTION_MODULE)  # the job's own cold start reuses this module
-    from imagery_archive import job  # noqa: PLC0415
+    pipeline, source = Pipeline.from_env(), JobSource.from_env()  # what the job's main builds
 
-    with failing(function.STORE.client, "CopyObject"):
-        assert job.main() == 1, "Batch retries exit code 1"
+    with failing(pipeline.store.client, "CopyObject"):
+        assert archive_for_batch(pipeline, source) == 1, "Batch retries exit code 1"
     assert buckets.keys(buckets.input) == [key]
     assert buckets.client.get_object_tagging(Bucket=buckets.input, Key=key)["TagSet"] == []
     assert "archive/scenes/shade.tif" not in buckets.keys(buckets.output)
 
-    assert job.main() == 0, "the retried attempt completes the half-finished job"
+    assert archive_for_batch(Pipeline.from_env(), source) == 0, "the retried attempt completes the half-finished job"
     assert buckets.keys(buckets.input) == []
     assert buckets.keys(buckets.output) == [
         "archive/scenes/shade.tif",

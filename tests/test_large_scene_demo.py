@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from imagery_archive.keys import ObjectLocation
-from imagery_archive.outcomes import Outcome
+from imagery_archive.archiving.outcomes import Outcome
+from imagery_archive.s3.keys import ObjectLocation
 from tools import pricing
 from tools.demo_report import render
 from tools.demo_run import INPUT_BUCKET, run_demo

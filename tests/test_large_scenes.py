@@ -15,10 +15,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from imagery_archive.checksums import GiB
-from imagery_archive.errors import SettingsError, TooLargeError
-from imagery_archive.keys import ObjectLocation
-from imagery_archive.large_scenes import (
+from imagery_archive.archiving.scratch import check_scratch_space
+from imagery_archive.entrypoints.large_scene_routing import (
     JOB_NAME_LIMIT,
     LargeSceneJobs,
     Upload,
@@ -27,9 +25,11 @@ from imagery_archive.large_scenes import (
     largest_original_for_scratch,
     submit_job_request,
 )
-from imagery_archive.scratch import check_scratch_space
+from imagery_archive.errors import SettingsError, TooLargeError
+from imagery_archive.s3.checksums import GiB
+from imagery_archive.s3.keys import ObjectLocation
+from imagery_archive.s3.storage import ImageryStore
 from imagery_archive.settings import FunctionSettings, LargeSceneRouting
-from imagery_archive.storage import ImageryStore
 from tests.handler_support import outcomes
 from tests.test_handler import emitted_metrics, import_handler, put
 from tools.events import event_for_objects, object_created_event, object_created_record

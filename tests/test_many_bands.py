@@ -12,10 +12,10 @@ import pytest
 from conftest import sample_path
 from osgeo import gdal
 
-from imagery_archive.cog_writer import encoder_threads
-from imagery_archive.compress import read_properties
-from imagery_archive.decoding import needs_single_threaded_decoding
-from imagery_archive.profiles import CompressionProfile, choose_encoding
+from imagery_archive.imaging.cog_writer import encoder_threads
+from imagery_archive.imaging.compress import read_properties
+from imagery_archive.imaging.decoding import needs_single_threaded_decoding
+from imagery_archive.imaging.profiles import CompressionProfile, choose_encoding
 
 pytestmark = pytest.mark.usefixtures("production_gdal")
 
@@ -64,8 +64,8 @@ def test_only_band_interleaved_geotiffs_of_three_bands_or_more_are_decoded_singl
 
 PEAK_MEMORY = """
 import json, sys
-from imagery_archive.compress import compress, configure_gdal
-from imagery_archive.profiles import CompressionProfile
+from imagery_archive.imaging.compress import compress, configure_gdal
+from imagery_archive.imaging.profiles import CompressionProfile
 configure_gdal(cache_mb=128, tmp_dir=sys.argv[3])
 result = compress(sys.argv[1], sys.argv[2], CompressionProfile())
 status = dict(line.split(":", 1) for line in open("/proc/self/status"))

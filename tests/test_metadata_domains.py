@@ -9,7 +9,7 @@ import pytest
 from conftest import sample_path
 from osgeo import gdal
 
-from imagery_archive.metadata_domains import BASE64_PREFIX, CARRIED_BY_GDAL, cog_copies_metadata_domains
+from imagery_archive.imaging.metadata_domains import BASE64_PREFIX, CARRIED_BY_GDAL, cog_copies_metadata_domains
 
 pytestmark = [
     pytest.mark.usefixtures("production_gdal"),

@@ -27,11 +27,11 @@ from urllib.parse import unquote
 import boto3
 import pytest
 
-from imagery_archive.archive_proof import DownloadedBytesProof
-from imagery_archive.checksums import MiB
 from imagery_archive.errors import ArchiveNotVerifiedError
-from imagery_archive.keys import ObjectLocation
-from imagery_archive.storage import ImageryStore
+from imagery_archive.s3.archive_proof import DownloadedBytesProof
+from imagery_archive.s3.checksums import MiB
+from imagery_archive.s3.keys import ObjectLocation
+from imagery_archive.s3.storage import ImageryStore
 
 PART = 5 * MiB  # S3's smallest part (all but the last)
 ODD_TAGS = "survey%20name=north%201%2B1&owner=team%3Dgis&r%C3%A9gion=%C3%8Ele-de-France"

@@ -14,12 +14,12 @@ from urllib.parse import quote, unquote
 
 import pytest
 
-from imagery_archive.archive_job import archive_object
-from imagery_archive.compress import compress
+from imagery_archive.archiving.steps import archive_object
 from imagery_archive.errors import OutputKeyTakenError, PermanentError
-from imagery_archive.keys import Destinations, ObjectLocation
-from imagery_archive.profiles import CompressionProfile
-from imagery_archive.storage import ImageryStore
+from imagery_archive.imaging.compress import compress
+from imagery_archive.imaging.profiles import CompressionProfile
+from imagery_archive.s3.keys import Destinations, ObjectLocation
+from imagery_archive.s3.storage import ImageryStore
 from tests.faults import failing
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from imagery_archive.errors import PermanentError, UnsupportedImageError
-from imagery_archive.profiles import (
+from imagery_archive.imaging.profiles import (
     CODECS,
     ENCODING_PROFILES,
     CompressionProfile,

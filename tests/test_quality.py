@@ -9,9 +9,9 @@ import pytest
 from conftest import sample_path, write_derived
 from osgeo import gdal
 
-from imagery_archive import quality as quality_module
-from imagery_archive.profiles import CompressionProfile
-from imagery_archive.quality import PREVIEW_SIZE, masked_ssim, measure_ssim, preview_shape, read_preview
+from imagery_archive.imaging import quality as quality_module
+from imagery_archive.imaging.profiles import CompressionProfile
+from imagery_archive.imaging.quality import PREVIEW_SIZE, masked_ssim, measure_ssim, preview_shape, read_preview
 
 pytestmark = pytest.mark.usefixtures("production_gdal")
 

@@ -18,8 +18,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from imagery_archive.batch_operations import BatchTask
-from imagery_archive.keys import Destinations
+from imagery_archive.entrypoints.batch_operations import BatchTask
+from imagery_archive.s3.keys import Destinations
 from tests.batch_requests import ACCOUNT, expected_create_job
 from tests.test_handler import put
 from tools import backfill

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
-
 from botocore.awsrequest import AWSResponse
 
-from imagery_archive.keys import ObjectLocation
-from tools.local_function import FUNCTION_MODULE
+from imagery_archive.s3.keys import ObjectLocation
+from tests.handler_support import cold_start
 
 SLOW_DOWN = (
     b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>'
@@ -44,17 +41,13 @@ def test_the_functions_s3_client_rides_out_a_burst_of_throttling(buckets, monkey
     # Backoff delays are botocore's business, not this test's: no sleeping between the attempts (the
     # adaptive mode's own rate limiter still paces them, as it would in AWS: about 10 s here).
     monkeypatch.setattr("botocore.retries.standard.ExponentialBackoff.delay_amount", lambda *_: 0)
-    monkeypatch.setenv("OUTPUT_BUCKET", buckets.output)
-    monkeypatch.setenv("CPL_TMPDIR", str(tmp_path))
-    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "ImageryArchiveTests")
-    sys.modules.pop(FUNCTION_MODULE, None)
-    function = importlib.import_module(FUNCTION_MODULE)
+    store = cold_start(monkeypatch, OUTPUT_BUCKET=buckets.output, CPL_TMPDIR=str(tmp_path)).pipeline.store
     buckets.client.put_object(Bucket=buckets.input, Key="scene.tif", Body=b"II*\x00")
-    client = function.STORE.client
+    client = store.client
     assert client.meta.config.retries["mode"] == "adaptive", "client-side rate limiting when S3 says SlowDown"
 
     sent = throttle_at_the_wire(client, times=6)
-    head = function.STORE.head(ObjectLocation(buckets.input, "scene.tif"))
+    head = store.head(ObjectLocation(buckets.input, "scene.tif"))
     assert head is not None
     assert head.size == 4
     assert sent[0] == 7, "six throttled attempts, then the seventh succeeds"

@@ -7,18 +7,18 @@ scene), so "no space left" is what the kernel says, not a number the test made u
 
 from __future__ import annotations
 
-import importlib
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from imagery_archive.checksums import MiB
+from imagery_archive.entrypoints.pipeline import RetryableError
+from imagery_archive.s3.checksums import MiB
+from tests.handler_support import ColdStart, cold_start
 from tools.events import event_for_objects
-from tools.local_function import FUNCTION_MODULE, LambdaContext
+from tools.local_function import LambdaContext
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"
 SCRATCH_SIZE = 16 * MiB
@@ -50,18 +50,14 @@ def fill(path: Path, size: int, age_seconds: float = 0) -> None:
     os.utime(path.parent, (then, then))
 
 
-def cold_start(monkeypatch, buckets, work_dir: Path):
-    monkeypatch.setenv("OUTPUT_BUCKET", buckets.output)
-    monkeypatch.setenv("CPL_TMPDIR", str(work_dir))
-    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "ImageryArchiveTests")
-    sys.modules.pop(FUNCTION_MODULE, None)
-    return importlib.import_module(FUNCTION_MODULE)
+def started(monkeypatch, buckets, work_dir: Path) -> ColdStart:
+    return cold_start(monkeypatch, OUTPUT_BUCKET=buckets.output, CPL_TMPDIR=str(work_dir))
 
 
 def test_a_killed_invocations_scratch_is_swept_and_a_good_image_archived(small_scratch, buckets, monkeypatch):
     # What a timed-out invocation leaves: its object folder, with a half-written original in it.
     fill(small_scratch / "imagery-k1ll3d" / "original.tif", SCRATCH_SIZE - 512 * 1024, age_seconds=600)
-    function = cold_start(monkeypatch, buckets, small_scratch)
+    function = started(monkeypatch, buckets, small_scratch)
     buckets.client.put_object(Bucket=buckets.input, Key="d/scene.tif", Body=(SAMPLES / "RGB.byte.tif").read_bytes())
 
     response = function.handler(event_for_objects(buckets.client, buckets.input, ["d/scene.tif"]), LambdaContext())
@@ -72,11 +68,11 @@ def test_a_killed_invocations_scratch_is_swept_and_a_good_image_archived(small_s
 
 def test_space_taken_by_something_else_is_retried_not_blamed_on_the_image(small_scratch, buckets, monkeypatch):
     fill(small_scratch / "gdal-cache" / "tile.bin", SCRATCH_SIZE - 512 * 1024)  # not ours: left alone
-    function = cold_start(monkeypatch, buckets, small_scratch)
+    function = started(monkeypatch, buckets, small_scratch)
     buckets.client.put_object(Bucket=buckets.input, Key="d/scene.tif", Body=(SAMPLES / "RGB.byte.tif").read_bytes())
     event = event_for_objects(buckets.client, buckets.input, ["d/scene.tif"])
 
-    with pytest.raises(function.RetryableError) as raised:
+    with pytest.raises(RetryableError) as raised:
         function.handler(event, LambdaContext())
 
     assert [result.outcome for result in raised.value.results] == ["retry"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from imagery_archive.errors import SettingsError
-from imagery_archive.profiles import CompressionProfile
+from imagery_archive.imaging.profiles import CompressionProfile
 from imagery_archive.settings import FunctionSettings
 
 BUCKET = {"OUTPUT_BUCKET": "imagery-output"}

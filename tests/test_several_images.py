@@ -8,9 +8,9 @@ import pytest
 from conftest import sample_path
 from osgeo import gdal
 
-from imagery_archive.compress import compress
 from imagery_archive.errors import PermanentError, SeveralImagesError
-from imagery_archive.profiles import CompressionProfile
+from imagery_archive.imaging.compress import compress
+from imagery_archive.imaging.profiles import CompressionProfile
 from tests.handler_support import outcomes
 from tests.test_handler import import_handler
 from tools.events import event_for_objects

@@ -17,15 +17,15 @@ import pytest
 from conftest import sample_path
 from osgeo import gdal
 
-from imagery_archive import pyramid
-from imagery_archive.cog_writer import write_cog
-from imagery_archive.compress import compress, open_image, read_properties, validate_cog
-from imagery_archive.keys import ObjectLocation
-from imagery_archive.profiles import CompressionProfile, choose_encoding
-from imagery_archive.pyramid import Pyramid, level_sizes
-from imagery_archive.quality import Grid, _window_read, measure_ssim, read_shape
-from imagery_archive.source_access import gdal_read_options, vsis3_path
-from imagery_archive.storage import ImageryStore
+from imagery_archive.imaging import pyramid
+from imagery_archive.imaging.cog_writer import write_cog
+from imagery_archive.imaging.compress import compress, open_image, read_properties, validate_cog
+from imagery_archive.imaging.profiles import CompressionProfile, choose_encoding
+from imagery_archive.imaging.pyramid import Pyramid, level_sizes
+from imagery_archive.imaging.quality import Grid, _window_read, measure_ssim, read_shape
+from imagery_archive.s3.keys import ObjectLocation
+from imagery_archive.s3.source_access import gdal_read_options, vsis3_path
+from imagery_archive.s3.storage import ImageryStore
 from tools.s3_proxy import S3Proxy
 
 pytestmark = pytest.mark.usefixtures("production_gdal")

@@ -22,11 +22,11 @@ import pytest
 from osgeo import gdal, ogr, osr
 from pystac.validation.stac_validator import GetSchemaError
 
-from imagery_archive.acquired import acquisition_time
-from imagery_archive.footprint import image_footprint
-from imagery_archive.keys import ObjectLocation
-from imagery_archive.scene import SceneFacts
-from imagery_archive.stac import COG_MEDIA_TYPE, build_item, describe_scene
+from imagery_archive.catalogue.acquisition_time import acquisition_time
+from imagery_archive.catalogue.footprint import image_footprint
+from imagery_archive.catalogue.item import COG_MEDIA_TYPE, build_item, describe_scene
+from imagery_archive.catalogue.scene_facts import SceneFacts
+from imagery_archive.s3.keys import ObjectLocation
 from tests.conftest import sample_path
 from tools.stac_validation import validate
 

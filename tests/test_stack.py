@@ -15,7 +15,7 @@ from aws_cdk.assertions import Annotations, Match, Template
 from stack_support import IMPORTED_BUCKETS, logical_id, synth_stack, synth_template
 
 from imagery_archive import FUNCTION_ROOT
-from imagery_archive.large_scenes import default_threshold
+from imagery_archive.entrypoints.large_scene_routing import default_threshold
 
 DEFAULT_SUFFIXES = [".tif", ".tiff", ".TIF", ".TIFF", ".ntf", ".nitf", ".NTF", ".NITF", ".jp2", ".JP2"]
 LAMBDA_SRC = FUNCTION_ROOT

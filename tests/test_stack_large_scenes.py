@@ -13,7 +13,7 @@ from aws_cdk.assertions import Template
 from cfnlint.api import lint_file
 from stack_support import logical_id, synth_stack, synth_template
 
-from imagery_archive.large_scenes import default_threshold, largest_original_for_scratch
+from imagery_archive.entrypoints.large_scene_routing import default_threshold, largest_original_for_scratch
 from infra.settings import PipelineSettings, SettingsError
 
 MiB = 1024 * 1024

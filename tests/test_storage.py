@@ -9,11 +9,11 @@ import os
 import pytest
 from botocore.exceptions import ClientError
 
-from imagery_archive.archive_proof import DownloadedBytesProof
-from imagery_archive.checksums import MiB, copy_part_size, file_checksums
 from imagery_archive.errors import ArchiveNotVerifiedError, SourceChangedError
-from imagery_archive.keys import ObjectLocation
-from imagery_archive.storage import ImageryStore, archive_problems, tag_value
+from imagery_archive.s3.archive_proof import DownloadedBytesProof
+from imagery_archive.s3.checksums import MiB, copy_part_size, file_checksums
+from imagery_archive.s3.keys import ObjectLocation
+from imagery_archive.s3.storage import ImageryStore, archive_problems, tag_value
 from tests.faults import failing
 
 

@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 from botocore.config import Config
 
-from imagery_archive.archive_job import archive_object
-from imagery_archive.compress import compress
+from imagery_archive.archiving.steps import archive_object
 from imagery_archive.errors import CorruptImageError, ScratchSpaceTakenError, SourceChangedError
-from imagery_archive.keys import Destinations, ObjectLocation
-from imagery_archive.profiles import CompressionProfile
-from imagery_archive.source_access import ReadMode, SourceReading
-from imagery_archive.storage import ImageryStore
+from imagery_archive.imaging.compress import compress
+from imagery_archive.imaging.profiles import CompressionProfile
+from imagery_archive.s3.keys import Destinations, ObjectLocation
+from imagery_archive.s3.source_access import ReadMode, SourceReading
+from imagery_archive.s3.storage import ImageryStore
 from tools.s3_proxy import S3Proxy
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"
@@ -234,7 +234,7 @@ def test_auto_downloads_what_fits_and_streams_what_only_fits_streamed(buckets, t
     assert fits.proof == "s3-crc64nvme", "downloaded or not, S3's checksum proves the archive (no hashing)"
 
     half_of_it = (SAMPLES / "landsat8_b4_150m.tif").stat().st_size // 2  # room for a COG, not for the original
-    for module in ("imagery_archive.archive_job", "imagery_archive.scratch"):
+    for module in ("imagery_archive.archiving.steps", "imagery_archive.archiving.scratch"):
         monkeypatch.setattr(f"{module}.free_bytes", lambda _work_dir: half_of_it)
     too_large = run(buckets, upload(buckets, "b.tif", "landsat8_b4_150m.tif"), tmp_path, auto)
     assert too_large.read.mode is ReadMode.STREAM

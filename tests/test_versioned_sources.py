@@ -7,22 +7,22 @@ must never be made of bytes other than those whose lineage it records.
 
 from __future__ import annotations
 
-import importlib
-import sys
 from functools import partial
 from pathlib import Path
 
 import pytest
 from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventRecord
 
-from imagery_archive.archive_job import archive_object
-from imagery_archive.compress import compress
+from imagery_archive.archiving.steps import archive_object
+from imagery_archive.entrypoints.pipeline import event_object
 from imagery_archive.errors import SourceChangedError
-from imagery_archive.keys import Destinations, ObjectLocation
-from imagery_archive.profiles import CompressionProfile
-from imagery_archive.storage import ImageryStore
+from imagery_archive.imaging.compress import compress
+from imagery_archive.imaging.profiles import CompressionProfile
+from imagery_archive.s3.keys import Destinations, ObjectLocation
+from imagery_archive.s3.storage import ImageryStore
+from tests.handler_support import cold_start
 from tools.events import object_created_event, object_created_record
-from tools.local_function import FUNCTION_MODULE, LambdaContext
+from tools.local_function import LambdaContext
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"
 COMPRESS = partial(compress, profile=CompressionProfile())
@@ -110,14 +110,10 @@ def test_an_object_replaced_between_inspection_and_read_is_never_compressed(buck
 def test_the_handler_reads_the_version_an_event_names(versioned, tmp_path, monkeypatch):
     first = put(versioned, "d/scene one.tif", "shade.tif")
     second = put(versioned, "d/scene one.tif", "RGB.byte.tif")
-    monkeypatch.setenv("OUTPUT_BUCKET", versioned.output)
-    monkeypatch.setenv("CPL_TMPDIR", str(tmp_path))
-    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "ImageryArchiveTests")
-    sys.modules.pop(FUNCTION_MODULE, None)
-    function = importlib.import_module(FUNCTION_MODULE)
+    function = cold_start(monkeypatch, OUTPUT_BUCKET=versioned.output, CPL_TMPDIR=str(tmp_path))
     size = (SAMPLES / "shade.tif").stat().st_size
     record = object_created_record(versioned.input, "d/scene one.tif", size, "etag", version_id=first)
-    assert function.event_object(S3EventRecord(record)) == ObjectLocation(versioned.input, "d/scene one.tif", first)
+    assert event_object(S3EventRecord(record)) == ObjectLocation(versioned.input, "d/scene one.tif", first)
 
     response = function.handler(object_created_event([record]), LambdaContext())
     assert [item["outcome"] for item in response["results"]] == ["archived"]

@@ -33,11 +33,11 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 from tqdm import tqdm
 
+from imagery_archive.archiving.outcomes import ObjectResult, Outcome
 from imagery_archive.errors import SettingsError
-from imagery_archive.keys import Destinations, ObjectLocation, is_imagery_key
-from imagery_archive.outcomes import ObjectResult, Outcome
+from imagery_archive.s3.keys import Destinations, ObjectLocation, is_imagery_key
+from imagery_archive.s3.storage import ImageryStore
 from imagery_archive.settings import SERVICE_NAME, FunctionSettings
-from imagery_archive.storage import ImageryStore
 from tools import batch_backfill
 from tools.cli import Parser, fail, size
 from tools.failed_originals import clear_failure_mark, failed_originals

@@ -9,7 +9,7 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
-from imagery_archive.keys import Destinations
+from imagery_archive.s3.keys import Destinations
 from tools import job_costs
 from tools.cli import fail, size
 from tools.s3_batch import (

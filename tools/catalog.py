@@ -24,9 +24,9 @@ import boto3
 import pystac
 from botocore.exceptions import ClientError
 
-from imagery_archive.scene import ITEM_CONTENT_TYPE
+from imagery_archive.catalogue.item import FIELD_PREFIX
+from imagery_archive.catalogue.scene_facts import ITEM_CONTENT_TYPE
 from imagery_archive.settings import SERVICE_NAME
-from imagery_archive.stac import FIELD_PREFIX
 from tools.cli import Parser, fail
 from tools.stac_validation import validate
 

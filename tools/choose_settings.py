@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from imagery_archive.compress import compress, open_image
 from imagery_archive.errors import PermanentError
-from imagery_archive.profiles import CODECS, CompressionProfile
-from imagery_archive.quality import read_preview
+from imagery_archive.imaging.compress import compress, open_image
+from imagery_archive.imaging.profiles import CODECS, CompressionProfile
+from imagery_archive.imaging.quality import read_preview
 from tools.cli import Parser, fail, size, table
 
 DEFAULT_QUALITIES = (30, 50, 65, 75, 85, 95)

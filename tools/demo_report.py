@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from imagery_archive.storage import FAILURE_TAG
+from imagery_archive.s3.storage import FAILURE_TAG
 from tools import large_scene_demo
 from tools.cli import size, table
 from tools.demo_run import BROKEN_KEY, DemoRun

@@ -20,9 +20,9 @@ from urllib.parse import unquote
 
 from tqdm import tqdm
 
-from imagery_archive.outcomes import ObjectResult
+from imagery_archive.archiving.outcomes import ObjectResult
+from imagery_archive.s3.storage import FAILURE_TAG, REASON_TAG
 from imagery_archive.settings import SERVICE_NAME
-from imagery_archive.storage import FAILURE_TAG, REASON_TAG
 from tools import large_scene_demo, pricing
 from tools.demo_catalog import stac_report
 from tools.demo_proof import Proof, prove_order, sha256_b64
@@ -154,7 +154,7 @@ def _deliver(
     invocations: dict[str, Invocation] = {}
     with (
         LocalFunction(function_env, log, echo) as function,
-        large_scene_demo.LocalBatch(function.module.LARGE_SCENES.client) as batch,  # type: ignore[union-attr]
+        large_scene_demo.LocalBatch(function.large_scenes.client) as batch,
     ):
         for key, body in tqdm(files.items(), desc="upload + handler", unit="image", leave=False):
             client.put_object(Bucket=INPUT_BUCKET, Key=key, Body=body)

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from imagery_archive.storage import FAILURE_TAG, REASON_TAG
+from imagery_archive.s3.storage import FAILURE_TAG, REASON_TAG
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,8 @@ from typing import Any, TextIO
 
 from botocore.awsrequest import AWSResponse
 
-from imagery_archive.keys import ObjectLocation
-from imagery_archive.outcomes import ObjectResult, Outcome
+from imagery_archive.archiving.outcomes import ObjectResult, Outcome
+from imagery_archive.s3.keys import ObjectLocation
 from tools.local_function import Invocation
 from tools.s3_wire import RecordingProxy
 

@@ -1,6 +1,6 @@
 """The container's own `handler`, run in this process: what the demo and the backfill deliver events to.
 
-The handler reads its settings from the environment when it is imported (a cold start), so the
+The pipeline reads its settings from the environment when it is built (a cold start), so the
 environment is set first, and put back afterwards. Everything the function prints (Powertools JSON
 logs and EMF metrics, as CloudWatch would receive them) goes to a log file; its warnings and errors
 are also echoed, one line each, so nothing that goes wrong is hidden. Every S3 call the function's
@@ -11,7 +11,6 @@ copy, verify and delete as it really happened.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
 import os
 import sys
@@ -20,13 +19,12 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import Any, TextIO
 
-from imagery_archive.outcomes import ObjectResult
+from imagery_archive.archiving.outcomes import ObjectResult
+from imagery_archive.entrypoints.large_scene_routing import LargeSceneJobs
+from imagery_archive.entrypoints.pipeline import LambdaHandler, Pipeline, RetryableError, lambda_handler
 from tools.events import event_for_objects
-
-FUNCTION_MODULE = "imagery_archive.function"
 
 
 @dataclass(frozen=True)
@@ -124,7 +122,8 @@ class LocalFunction:
         self.log = log
         self.echo = echo or (lambda line: print(line, file=sys.stderr))
         self.trail = CallTrail()
-        self.module: ModuleType | None = None
+        self.pipeline: Pipeline | None = None
+        self._handler: LambdaHandler | None = None
         self._saved_env: dict[str, str | None] = {}
         self._cleanup = contextlib.ExitStack()
 
@@ -132,20 +131,26 @@ class LocalFunction:
         self._saved_env = {name: os.environ.get(name) for name in self.env}
         os.environ.update(self.env)
         self._cleanup.callback(self._restore_env)
-        sys.modules.pop(FUNCTION_MODULE, None)  # a cold start: settings are read again
         with contextlib.redirect_stdout(self.log):
-            module = importlib.import_module(FUNCTION_MODULE)
-        self.module = module
-        powertools_handler = module.logger.registered_handler
+            pipeline = Pipeline.from_env()  # a cold start: settings are read again
+        self.pipeline, self._handler = pipeline, lambda_handler(pipeline)
+        powertools_handler = pipeline.logger.registered_handler
         if isinstance(powertools_handler, logging.StreamHandler):
             previous = powertools_handler.setStream(self.log)
             self._cleanup.callback(powertools_handler.setStream, previous)
         echo = EchoWarnings(self.echo)
-        module.logger.addHandler(echo)
-        self._cleanup.callback(module.logger.removeHandler, echo)
-        self.trail.attach(module.STORE.client)
-        self._cleanup.callback(self.trail.detach, module.STORE.client)
+        pipeline.logger.addHandler(echo)
+        self._cleanup.callback(logging.getLogger(pipeline.logger.name).removeHandler, echo)
+        self.trail.attach(pipeline.store.client)
+        self._cleanup.callback(self.trail.detach, pipeline.store.client)
         return self
+
+    @property
+    def large_scenes(self) -> LargeSceneJobs:
+        """The pipeline's large-scene router: only a function configured with `LARGE_SCENE_JOB_QUEUE` has one."""
+        if self.pipeline is None or self.pipeline.large_scenes is None:
+            raise RuntimeError("this local function routes no large scenes: set LARGE_SCENE_JOB_QUEUE")
+        return self.pipeline.large_scenes
 
     def __exit__(self, *_: object) -> None:
         self._cleanup.close()
@@ -159,15 +164,15 @@ class LocalFunction:
 
     def invoke(self, client: Any, bucket: str, key: str) -> Invocation:
         """Deliver one ObjectCreated event for `key` (built from the real object) and wait for the handler."""
-        assert self.module is not None, "use LocalFunction as a context manager"
+        assert self._handler is not None, "use LocalFunction as a context manager"
         event = event_for_objects(client, bucket, [key])
         first_call = len(self.trail.calls)
         started = time.perf_counter()
         with contextlib.redirect_stdout(self.log):
             try:
-                response = self.module.handler(event, LambdaContext())
+                response = self._handler(event, LambdaContext())
                 (result,) = (ObjectResult.from_json(item) for item in response["results"])
-            except self.module.RetryableError as error:
+            except RetryableError as error:
                 (result,) = error.results
         seconds = time.perf_counter() - started
         self.log.flush()

@@ -29,7 +29,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from imagery_archive.storage import error_code
+from imagery_archive.s3.storage import error_code
 from tools import job_costs
 from tools.cli import Parser, fail, size
 from tools.s3_batch import JobTarget, ManifestEntry, follow, job_name, manifest_csv, report_spec, upload_manifest

@@ -22,8 +22,8 @@ from urllib.parse import quote, unquote_plus
 
 from tqdm import tqdm
 
-from imagery_archive.batch_operations import MANIFESTS_PREFIX, REPORTS_PREFIX
-from imagery_archive.keys import Destinations, ObjectLocation, is_imagery_key
+from imagery_archive.entrypoints.batch_operations import MANIFESTS_PREFIX, REPORTS_PREFIX
+from imagery_archive.s3.keys import Destinations, ObjectLocation, is_imagery_key
 
 MANIFEST_FORMAT = "S3BatchOperations_CSV_20180820"
 REPORT_FORMAT = "Report_CSV_20180820"

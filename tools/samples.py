@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from imagery_archive.keys import is_imagery_key
+from imagery_archive.s3.keys import is_imagery_key
 
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
 

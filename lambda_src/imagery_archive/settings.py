@@ -17,9 +17,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from imagery_archive.errors import SettingsError
-from imagery_archive.keys import Destinations, ObjectLocation
-from imagery_archive.profiles import CODECS, CompressionProfile
-from imagery_archive.source_access import SOURCE_READ_CHOICES
+from imagery_archive.imaging.profiles import CODECS, CompressionProfile
+from imagery_archive.s3.keys import Destinations, ObjectLocation
+from imagery_archive.s3.source_access import SOURCE_READ_CHOICES
 
 SERVICE_NAME = "imagery-archive"
 """The service name in every log line and metric (Powertools' `service`), wherever the job runs."""

@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 from osgeo import gdal
 
-from imagery_archive import pyramid
 from imagery_archive.errors import CorruptImageError, ResourceExhaustedError
-from imagery_archive.gdal_errors import GdalError, collected_errors
-from imagery_archive.metadata_domains import cog_copies_metadata_domains, domains_to_carry, source_with_domains
-from imagery_archive.profiles import Encoding, MaskSource
-from imagery_archive.single_pass import source_with_overviews
+from imagery_archive.imaging import pyramid
+from imagery_archive.imaging.gdal_errors import GdalError, collected_errors
+from imagery_archive.imaging.metadata_domains import cog_copies_metadata_domains, domains_to_carry, source_with_domains
+from imagery_archive.imaging.profiles import Encoding, MaskSource
+from imagery_archive.imaging.single_pass import source_with_overviews
 
 gdal.UseExceptions()
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from imagery_archive.archive_proof import ArchiveProof, DownloadedBytesProof
-from imagery_archive.keys import ObjectLocation
-from imagery_archive.source_access import SourceRead
-from imagery_archive.storage import StoredObject
+from imagery_archive.s3.archive_proof import ArchiveProof, DownloadedBytesProof
+from imagery_archive.s3.keys import ObjectLocation
+from imagery_archive.s3.source_access import SourceRead
+from imagery_archive.s3.storage import StoredObject
 
 if TYPE_CHECKING:
-    from imagery_archive.compress import CompressionResult
+    from imagery_archive.imaging.compress import CompressionResult
 
 COG_CONTENT_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 READABLE = " ,:;()-"

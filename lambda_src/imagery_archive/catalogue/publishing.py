@@ -15,11 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from imagery_archive.errors import SourceChangedError
-from imagery_archive.keys import Destinations
-from imagery_archive.scene import (
+from imagery_archive.catalogue.scene_facts import (
     ITEM_CONTENT_TYPE,
     THUMBNAIL_CONTENT_TYPE,
     DescribeScene,
@@ -27,14 +24,14 @@ from imagery_archive.scene import (
     item_location,
     thumbnail_location,
 )
-from imagery_archive.storage import ImageryStore, StoredObject
-
-if TYPE_CHECKING:
-    from imagery_archive.archive_job import JobReport
+from imagery_archive.errors import SourceChangedError
+from imagery_archive.s3.keys import Destinations, ObjectLocation
+from imagery_archive.s3.storage import ImageryStore, StoredObject
 
 
 def publish_scene(
-    report: JobReport,
+    output: ObjectLocation,
+    archived_copy: ObjectLocation,
     original: StoredObject,
     compressed: Path | None,
     cog_metadata: Mapping[str, str] | None,
@@ -43,27 +40,27 @@ def publish_scene(
     destinations: Destinations,
     describe: DescribeScene,
 ) -> None:
-    """Write `report.output`'s Item and thumbnail; `compressed` is None when an earlier COG was reused."""
+    """Write `output`'s Item and thumbnail; `compressed` is None when an earlier COG was reused."""
     version = {"source-etag": original.etag.strip('"')}
-    item_at = item_location(report.output)
+    item_at = item_location(output)
     if compressed is None or cog_metadata is None:
         existing = store.head(item_at)
         if existing is not None and existing.metadata.get("source-etag") == version["source-etag"]:
             return
-        published = store.head(report.output)
+        published = store.head(output)
         if published is None:
-            raise SourceChangedError(f"{report.output} disappeared before its STAC Item could be written")
+            raise SourceChangedError(f"{output} disappeared before its STAC Item could be written")
         compressed = scratch / "published.tif"
-        store.download(report.output, published, compressed)
+        store.download(output, published, compressed)
         cog_metadata = published.metadata
     facts = SceneFacts.from_cog_metadata(
         cog_metadata,
-        report.output,
+        output,
         destinations.output_prefix,
-        report.archived_copy,
+        archived_copy,
         destinations.storage_class,
         original.last_modified,
     )
     files = describe(compressed, facts, scratch)
-    store.upload(files.thumbnail, thumbnail_location(report.output), version, THUMBNAIL_CONTENT_TYPE)
+    store.upload(files.thumbnail, thumbnail_location(output), version, THUMBNAIL_CONTENT_TYPE)
     store.upload(files.item, item_at, version, ITEM_CONTENT_TYPE)

@@ -26,7 +26,8 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from imagery_archive.checksums import (
+from imagery_archive.errors import ArchiveNotVerifiedError, SourceChangedError
+from imagery_archive.s3.checksums import (
     CHECKSUM_ALGORITHMS,
     PREFERRED_PART_SIZE,
     SINGLE_COPY_LIMIT,
@@ -35,8 +36,7 @@ from imagery_archive.checksums import (
     copy_part_size,
     file_checksums,
 )
-from imagery_archive.errors import ArchiveNotVerifiedError, SourceChangedError
-from imagery_archive.keys import ObjectLocation
+from imagery_archive.s3.keys import ObjectLocation
 
 COPIED_HEADERS = (
     "ContentType",
@@ -98,7 +98,7 @@ def error_code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 
 
-class ArchiveProof(Protocol):
+class ArchiveCheck(Protocol):
     """What an archived copy is verified against (see `archive_proof`)."""
 
     @property
@@ -298,7 +298,7 @@ class ImageryStore:
             self.client.abort_multipart_upload(Bucket=target.bucket, Key=target.key, UploadId=upload_id)
             raise
 
-    def verify_archive(self, target: ObjectLocation, proof: ArchiveProof, storage_class: str) -> StoredObject:
+    def verify_archive(self, target: ObjectLocation, proof: ArchiveCheck, storage_class: str) -> StoredObject:
         """The archived copy, if `proof` finds its size, checksum and class right; else `ArchiveNotVerifiedError`."""
         archived = self.head(target)
         problems = proof.problems(archived, storage_class)

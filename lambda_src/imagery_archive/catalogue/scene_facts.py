@@ -14,8 +14,8 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import unquote
 
-from imagery_archive.checksums import CHECKSUM_ALGORITHMS
-from imagery_archive.keys import ObjectLocation
+from imagery_archive.s3.checksums import CHECKSUM_ALGORITHMS
+from imagery_archive.s3.keys import ObjectLocation
 
 ITEM_CONTENT_TYPE = "application/geo+json"
 THUMBNAIL_CONTENT_TYPE = "image/png"

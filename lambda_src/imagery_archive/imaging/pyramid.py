@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from osgeo import gdal
 
-from imagery_archive.profiles import Encoding
+from imagery_archive.imaging.profiles import Encoding
 
 gdal.UseExceptions()
 

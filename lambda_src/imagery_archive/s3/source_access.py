@@ -33,10 +33,10 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from imagery_archive.keys import ObjectLocation
+from imagery_archive.s3.keys import ObjectLocation
 
 if TYPE_CHECKING:  # the settings (and so the CDK app) import this module: no boto3 here
-    from imagery_archive.storage import StoredObject
+    from imagery_archive.s3.storage import StoredObject
 
 
 class ReadMode(StrEnum):

@@ -6,9 +6,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from imagery_archive.batch_operations import Standing
-from imagery_archive.keys import ObjectLocation
-from imagery_archive.storage import FAILURE_TAG, REASON_TAG, error_code
+from imagery_archive.entrypoints.batch_operations import Standing
+from imagery_archive.s3.keys import ObjectLocation
+from imagery_archive.s3.storage import FAILURE_TAG, REASON_TAG, error_code
 
 
 def standing_of(client: Any, location: ObjectLocation) -> Standing:

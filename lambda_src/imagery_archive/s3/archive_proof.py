@@ -28,8 +28,8 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 
-from imagery_archive.checksums import SINGLE_COPY_LIMIT, FileChecksums
-from imagery_archive.storage import StoredObject, archive_problems
+from imagery_archive.s3.checksums import SINGLE_COPY_LIMIT, FileChecksums
+from imagery_archive.s3.storage import StoredObject, archive_problems
 
 PROVING_ALGORITHMS = ("CRC64NVME", "SHA256", "SHA1")
 """S3 checksums strong enough to prove an archived copy, the preferred first."""

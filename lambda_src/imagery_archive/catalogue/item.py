@@ -29,11 +29,11 @@ from pystac.extensions.projection import ProjectionExtension
 from pystac.extensions.raster import DataType, NoDataStrings, RasterBand, RasterExtension
 
 from imagery_archive import __version__
-from imagery_archive.acquired import acquisition_time
-from imagery_archive.footprint import Footprint, image_footprint
-from imagery_archive.scene import SceneFacts, SceneFiles
+from imagery_archive.catalogue.acquisition_time import acquisition_time
+from imagery_archive.catalogue.footprint import Footprint, image_footprint
+from imagery_archive.catalogue.scene_facts import SceneFacts, SceneFiles
+from imagery_archive.catalogue.thumbnail import write_thumbnail
 from imagery_archive.settings import SERVICE_NAME
-from imagery_archive.thumbnail import write_thumbnail
 
 gdal.UseExceptions()
 

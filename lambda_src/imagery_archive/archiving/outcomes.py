@@ -6,15 +6,18 @@ outcome back out of a string.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from imagery_archive.keys import ObjectLocation
+from imagery_archive.s3.keys import ObjectLocation
+from imagery_archive.s3.source_access import SourceRead
 
 if TYPE_CHECKING:
-    from imagery_archive.archive_job import JobReport
+    from imagery_archive.imaging.compress import CompressionResult
 
 
 class Outcome(StrEnum):
@@ -83,3 +86,32 @@ class ObjectResult:
     def from_json(cls, item: Mapping[str, Any]) -> ObjectResult:
         """A result the handler returned, typed again (by the local runner, say)."""
         return cls(ObjectLocation.from_uri(item["object"]), Outcome(item["outcome"]), item.get("reason", ""))
+
+
+@dataclass
+class JobReport:
+    """What happened to one object; the handler logs it and turns it into metrics."""
+
+    source: ObjectLocation
+    output: ObjectLocation
+    """Where the COG is (or goes): its usual key, or the alternate one if that holds another source's COG."""
+    archived_copy: ObjectLocation
+    """Where the original's archived copy is (or goes); see `placement`."""
+    outcome: Outcome = Outcome.ARCHIVED
+    """ARCHIVED, ALREADY_ARCHIVED (a duplicate delivery) or GONE (nothing to do)."""
+    original_bytes: int = 0
+    compression: CompressionResult | None = None
+    """The `CompressionResult`, or None when a COG from an earlier delivery was reused."""
+    seconds: dict[str, float] = field(default_factory=dict)
+    read: SourceRead | None = None
+    """How the original was read (streamed or downloaded) and why."""
+    proof: str | None = None
+    """What verified the archived copy: `archive_proof`'s label, e.g. 's3-crc64nvme'."""
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 from osgeo import gdal
 
-from imagery_archive.metadata_domains import Domains
-from imagery_archive.pyramid import Pyramid, with_overviews
-from imagery_archive.quality import SampleGrid
+from imagery_archive.imaging.metadata_domains import Domains
+from imagery_archive.imaging.pyramid import Pyramid, with_overviews
+from imagery_archive.imaging.quality import SampleGrid
 
 gdal.UseExceptions()
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from osgeo import gdal
 
-from imagery_archive.cog_writer import write_cog
-from imagery_archive.profiles import Encoding
-from imagery_archive.quality import measure_ssim, preview_shape
+from imagery_archive.imaging.cog_writer import write_cog
+from imagery_archive.imaging.profiles import Encoding
+from imagery_archive.imaging.quality import measure_ssim, preview_shape
 
 LOWEST_QUALITY = 25
 """Below this, libjpeg's quantization tables no longer fit baseline JPEG."""

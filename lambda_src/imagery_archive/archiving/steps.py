@@ -14,24 +14,27 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from imagery_archive.archive_proof import ArchiveProof, DownloadedBytesProof, s3_checksum_proof
-from imagery_archive.cog_metadata import COG_CONTENT_TYPE, output_metadata
+from imagery_archive.archiving.cog_metadata import COG_CONTENT_TYPE, output_metadata
+from imagery_archive.archiving.outcomes import JobReport, Outcome
+from imagery_archive.archiving.scratch import (
+    ScratchFiles,
+    check_scratch_space,
+    free_bytes,
+    scratch_files,
+    scratch_needed,
+)
+from imagery_archive.catalogue.publishing import publish_scene
+from imagery_archive.catalogue.scene_facts import DescribeScene
 from imagery_archive.errors import EmptyObjectError, PermanentError, SourceChangedError
-from imagery_archive.keys import Destinations, ObjectLocation
-from imagery_archive.outcomes import Outcome
-from imagery_archive.placement import archive_location, output_location, refuse_to_overwrite
-from imagery_archive.scene import DescribeScene
-from imagery_archive.scene_publisher import publish_scene
-from imagery_archive.scratch import ScratchFiles, check_scratch_space, free_bytes, scratch_files, scratch_needed
-from imagery_archive.source_access import (
+from imagery_archive.s3.archive_proof import ArchiveProof, DownloadedBytesProof, s3_checksum_proof
+from imagery_archive.s3.keys import Destinations, ObjectLocation
+from imagery_archive.s3.placement import archive_location, output_location, refuse_to_overwrite
+from imagery_archive.s3.source_access import (
     ReadMode,
     SourceRead,
     SourceReading,
@@ -39,10 +42,10 @@ from imagery_archive.source_access import (
     gdal_read_options,
     vsis3_path,
 )
-from imagery_archive.storage import ImageryStore, StoredObject
+from imagery_archive.s3.storage import ImageryStore, StoredObject
 
 if TYPE_CHECKING:
-    from imagery_archive.compress import CompressionResult
+    from imagery_archive.imaging.compress import CompressionResult
 
 
 DOWNLOAD_ONLY = SourceReading()
@@ -63,35 +66,6 @@ class CompressImage(Protocol):
         """Write the image at `src` (a file, or a `/vsis3/` path read with `read_options`) as a COG at
         `dst`; call `on_source_read` once `src` proved sound."""
         ...
-
-
-@dataclass
-class JobReport:
-    """What happened to one object; the handler logs it and turns it into metrics."""
-
-    source: ObjectLocation
-    output: ObjectLocation
-    """Where the COG is (or goes): its usual key, or the alternate one if that holds another source's COG."""
-    archived_copy: ObjectLocation
-    """Where the original's archived copy is (or goes); see `placement`."""
-    outcome: Outcome = Outcome.ARCHIVED
-    """ARCHIVED, ALREADY_ARCHIVED (a duplicate delivery) or GONE (nothing to do)."""
-    original_bytes: int = 0
-    compression: CompressionResult | None = None
-    """The `CompressionResult`, or None when a COG from an earlier delivery was reused."""
-    seconds: dict[str, float] = field(default_factory=dict)
-    read: SourceRead | None = None
-    """How the original was read (streamed or downloaded) and why."""
-    proof: str | None = None
-    """What verified the archived copy: `archive_proof`'s label, e.g. 's3-crc64nvme'."""
-
-    @contextmanager
-    def phase(self, name: str) -> Iterator[None]:
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
 
 
 def archive_object(
@@ -150,10 +124,30 @@ def _describe(
 ) -> None:
     """Write the COG's STAC Item and thumbnail: from the COG just made, or from the one published earlier."""
     if report.compression is None or report.read is None:
-        publish_scene(report, original, None, None, scratch.cog.parent, store, destinations, describe_scene)
+        publish_scene(
+            report.output,
+            report.archived_copy,
+            original,
+            None,
+            None,
+            scratch.cog.parent,
+            store,
+            destinations,
+            describe_scene,
+        )
         return
     fresh = output_metadata(source, original, proof, report.read, report.compression, report.archived_copy)
-    publish_scene(report, original, scratch.cog, fresh, scratch.cog.parent, store, destinations, describe_scene)
+    publish_scene(
+        report.output,
+        report.archived_copy,
+        original,
+        scratch.cog,
+        fresh,
+        scratch.cog.parent,
+        store,
+        destinations,
+        describe_scene,
+    )
 
 
 def _publish_and_archive(

@@ -16,10 +16,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import quote
 
-from imagery_archive.archive_proof import ArchiveProof
 from imagery_archive.errors import ArchiveNotVerifiedError, OutputKeyTakenError
-from imagery_archive.keys import Destinations, ObjectLocation
-from imagery_archive.storage import ImageryStore, StoredObject
+from imagery_archive.s3.archive_proof import ArchiveProof
+from imagery_archive.s3.keys import Destinations, ObjectLocation
+from imagery_archive.s3.storage import ImageryStore, StoredObject
 
 
 def is_cog_of(metadata: Mapping[str, str], source: ObjectLocation) -> bool:

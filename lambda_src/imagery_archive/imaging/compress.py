@@ -20,15 +20,15 @@ from pathlib import Path
 from osgeo import gdal
 from osgeo_utils.samples.validate_cloud_optimized_geotiff import validate
 
-from imagery_archive.categories import category_evidence
-from imagery_archive.cog_writer import write_cog
-from imagery_archive.decoding import reopened_single_threaded
 from imagery_archive.errors import ImageryArchiveError, ResourceExhaustedError, SeveralImagesError, UnreadableImageError
-from imagery_archive.gdal_errors import is_out_of_memory
-from imagery_archive.profiles import CompressionProfile, Encoding, ImageProperties, choose_encoding
-from imagery_archive.pyramid import level_sizes
-from imagery_archive.quality import measure_ssim
-from imagery_archive.target_quality import HIGHEST_QUALITY, QualitySearch, with_quality
+from imagery_archive.imaging.categories import category_evidence
+from imagery_archive.imaging.cog_writer import write_cog
+from imagery_archive.imaging.decoding import reopened_single_threaded
+from imagery_archive.imaging.gdal_errors import is_out_of_memory
+from imagery_archive.imaging.profiles import CompressionProfile, Encoding, ImageProperties, choose_encoding
+from imagery_archive.imaging.pyramid import level_sizes
+from imagery_archive.imaging.quality import measure_ssim
+from imagery_archive.imaging.target_quality import HIGHEST_QUALITY, QualitySearch, with_quality
 
 gdal.UseExceptions()
 

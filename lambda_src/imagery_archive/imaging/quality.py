@@ -23,7 +23,7 @@ import numpy as np
 from osgeo import gdal, gdal_array
 from skimage.metrics import structural_similarity
 
-from imagery_archive.decoding import SINGLE_THREADED, needs_single_threaded_decoding
+from imagery_archive.imaging.decoding import SINGLE_THREADED, needs_single_threaded_decoding
 
 PREVIEW_SIZE = 1024
 """Long side of the decimated read of an image larger than `EXACT_SIZE`: its SSIM is of a subsample."""

@@ -8,7 +8,7 @@ Schema 1.0 names the bucket by ARN (`s3BucketArn`); 2.0 by name (`s3Bucket`) and
 See https://docs.aws.amazon.com/AmazonS3/latest/userguide/batch-ops-invoke-lambda.html
 
 Nothing here raises for one bad task: a task that can't be parsed gets its own `PermanentFailure`.
-No S3 and no boto3 here (the CDK app imports the prefixes): `imagery_archive.task_standing` asks S3.
+No S3 and no boto3 here (the CDK app imports the prefixes): `imagery_archive.entrypoints.task_standing` asks S3.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from imagery_archive.keys import ObjectLocation, event_key, is_imagery_key
-from imagery_archive.outcomes import ObjectResult, Outcome
+from imagery_archive.archiving.outcomes import ObjectResult, Outcome
+from imagery_archive.s3.keys import ObjectLocation, event_key, is_imagery_key
 
 MANIFESTS_PREFIX = "batch-operations/manifests/"
 """Where the tools put the manifests of their jobs, in the output bucket; the job's role may read only here."""

@@ -18,13 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from imagery_archive.archiving.scratch import check_scratch_space
 from imagery_archive.errors import TooLargeError
-from imagery_archive.keys import ObjectLocation
-from imagery_archive.scratch import check_scratch_space
+from imagery_archive.s3.keys import ObjectLocation
 from imagery_archive.settings import LargeSceneRouting
 
 if TYPE_CHECKING:
-    from imagery_archive.storage import StoredObject
+    from imagery_archive.s3.storage import StoredObject
 
 JOB_NAME_LIMIT = 128
 """AWS Batch job names: up to 128 characters, letters, digits, '-' and '_', the first alphanumeric."""

@@ -18,9 +18,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from imagery_archive.checksums import GiB
 from imagery_archive.errors import ScratchSpaceTakenError, TooLargeError
-from imagery_archive.keys import ObjectLocation
+from imagery_archive.s3.checksums import GiB
+from imagery_archive.s3.keys import ObjectLocation
 
 SCRATCH_FOLDER_PREFIX = "imagery-"
 """Every object's folder under the work directory starts so: the sweep removes nothing else."""
