@@ -18,16 +18,18 @@ $(STAMP): scripts/bootstrap.sh requirements.txt requirements-dev.txt lambda_src/
 
 ## The whole pipeline on a local S3 endpoint with the bundled imagery (see README).
 demo: setup
-	$(PY) -m tools.demo
+	$(VENV)/bin/imagery-archive demo $(DEMO_ARGS)
 
 ## Lint, then the whole test suite.
 test: setup lint
 	$(VENV)/bin/pytest
 
+## ruff, mypy, and the runtime's layers (import-linter contracts in pyproject.toml).
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 format: setup
 	$(VENV)/bin/ruff check --fix .

@@ -26,7 +26,7 @@ from typing import Any
 
 from bench.measure import S3ByteCounter, report
 from imagery_archive.archiving.outcomes import Outcome
-from tools.local_function import LambdaContext
+from imagery_archive_cli.local.function import LambdaContext
 
 REFERENCE_COG_OPTIONS = ("COMPRESS=JPEG", "QUALITY=75")
 """The reference design's COG creation options (the AWS blog's): JPEG at quality 75, for every contender

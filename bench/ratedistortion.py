@@ -23,7 +23,7 @@ from bench.contenders import REFERENCE_COG_OPTIONS
 from bench.fidelity import has_mask, ssim_against_original
 from imagery_archive.imaging.compress import compress, configure_gdal, read_properties
 from imagery_archive.imaging.profiles import CompressionProfile
-from tools.samples import bundled_samples
+from imagery_archive_cli.demo.samples import bundled_samples
 
 gdal.UseExceptions()
 

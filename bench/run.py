@@ -37,8 +37,8 @@ from bench.s3local import S3RVER_CREDENTIALS, Endpoint, moto_server, realistic_e
 from bench.scene import SCENES, build_scene
 from imagery_archive import FUNCTION_ROOT
 from imagery_archive.s3.keys import Destinations
-from tools.events import event_for_objects
-from tools.local_s3 import FAKE_CREDENTIALS, reset, s3_client
+from imagery_archive_cli.local.events import event_for_objects
+from imagery_archive_cli.local.s3_server import FAKE_CREDENTIALS, reset, s3_client
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent

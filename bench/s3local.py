@@ -1,13 +1,13 @@
 """A local S3 endpoint: moto's server in its own process, so its memory and CPU are never the function's.
 
 The demo and the tests run the same server on a thread of their own process instead
-(`tools.local_s3`); the benchmark uses that module's fake credentials, client and reset.
+(`imagery_archive_cli.local.s3_server`); the benchmark uses that module's fake credentials, client and reset.
 
 moto serves every ranged GET by reading the whole object (about 105 ms per request of a 189 MB
 object, whatever the range), which makes any reader of many ranges look slow. `realistic_endpoint`
 is the benchmark's yardstick for reading where the object lies: moto still answers the API (it has
 the checksums, storage classes and conditional copies the function relies on), s3rver (npm, pinned
-in package.json) serves object reads from files on disk at their real cost, and `tools.s3_proxy`
+in package.json) serves object reads from files on disk at their real cost, and `imagery_archive_cli.local.s3_proxy`
 in front of both adds a stated first-byte latency to every request, as S3 has.
 """
 
@@ -66,7 +66,14 @@ def realistic_endpoint(venv_bin: Path, out: Path, delay_ms: float, reads_bucket:
         s3rver = [str(S3RVER), "-d", str(data), "-a", "127.0.0.1", "-p", str(reads_port), "--silent"]
         reads_url, reads_pid = stack.enter_context(_serving(s3rver, out / "logs" / "s3rver.log", reads_port))
         proxy_port, request_log = free_port(), out / "logs" / "requests.tsv"
-        proxy = [str(venv_bin / "python"), "-m", "tools.s3_proxy", "--upstream", moto_url, "--reads-upstream"]
+        proxy = [
+            str(venv_bin / "python"),
+            "-m",
+            "imagery_archive_cli.local.s3_proxy",
+            "--upstream",
+            moto_url,
+            "--reads-upstream",
+        ]
         proxy += [reads_url, "--reads-bucket", reads_bucket, "--delay-ms", str(delay_ms)]
         proxy += ["--port", str(proxy_port), "--log", str(request_log)]
         url, proxy_pid = stack.enter_context(_serving(proxy, out / "logs" / "s3_proxy.log", proxy_port))

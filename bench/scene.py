@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from osgeo import gdal
 
-from tools.samples import SAMPLE_DATA
+from imagery_archive_cli.demo.samples import SAMPLE_DATA
 
 gdal.UseExceptions()
 

@@ -1,5 +1,6 @@
 """The role S3 Batch Operations assumes for this pipeline's jobs: backfills (LambdaInvoke) and restores
-(S3InitiateRestoreObject), run by `tools.backfill --engine s3-batch` and `tools.restore --engine s3-batch`.
+(S3InitiateRestoreObject), run by `imagery-archive backfill --engine s3-batch` and
+`imagery-archive restore --engine s3-batch`.
 
 Manifests and completion reports live in the output bucket under their own prefixes, apart from the
 compressed images and the archive (`imagery_archive.entrypoints.batch_operations`). The role can do nothing else: it

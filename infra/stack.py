@@ -32,7 +32,7 @@ class ImageryArchiveStack(Stack):
         self._output(
             "BatchOperationsRoleArn",
             pipeline.batch_operations.role.role_arn,
-            "The role for tools.backfill --engine s3-batch and tools.restore --engine s3-batch.",
+            "The role for imagery-archive backfill --engine s3-batch and imagery-archive restore --engine s3-batch.",
         )
         self._output("FailureQueueUrl", pipeline.failures.queue.queue_url, "Events of uploads that failed.")
         self._output("AlarmTopicArn", pipeline.alarms.topic.topic_arn, "Subscribe here for failure alarms.")

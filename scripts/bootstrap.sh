@@ -36,7 +36,8 @@ if ! "$VENV/bin/python" -c "import osgeo, osgeo.gdal_array; assert osgeo.__versi
 fi
 "$VENV/bin/python" -c "import osgeo.gdal_array"
 
-# This repository's own packages (imagery_archive from lambda_src/, infra, tools, bench), editable.
+# This repository's own packages (the runtime, imagery_archive from lambda_src/, and the operator's command,
+# imagery_archive_cli with its `imagery-archive` console script), editable.
 "${pip[@]}" install --no-deps --no-build-isolation --editable .
 
 # Every package.json tool present at its pinned version, or npm installs them all (a checkout made

@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 from osgeo import gdal, gdal_array
 
-from imagery_archive.imaging.compress import CompressionResult, compress, configure_gdal
+from imagery_archive.imaging.compress import compress, configure_gdal
 from imagery_archive.imaging.profiles import CompressionProfile
+from imagery_archive.imaging.results import CompressionResult
 
 gdal.UseExceptions()
 

@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 import pytest
 
-from tools.local_s3 import local_s3, reset
+from imagery_archive_cli.local.s3_server import local_s3, reset
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from imagery_archive.archiving.outcomes import ObjectResult, Outcome
-from tools.backfill import backfill, main
+from imagery_archive_cli.operations.backfill import backfill, main
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"
 IMAGES = {"a/RGB.byte.tif": "RGB.byte.tif", "a/shade.tif": "shade.tif", "b/naip.TIF": "naip_rgbn_5m.tif"}

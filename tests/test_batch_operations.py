@@ -12,22 +12,26 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aws_lambda_powertools.utilities.data_classes import S3BatchOperationEvent
+from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import S3BatchOperationTask
 
 from imagery_archive.archiving.outcomes import ObjectResult, Outcome
 from imagery_archive.entrypoints.batch_operations import (
     RESULT_STRING_LIMIT,
-    BatchInvocation,
-    BatchTask,
+    MalformedTaskError,
     ResultCode,
     answer,
     is_batch_operations_event,
+    response_to,
+    task_location,
     task_result,
 )
 from imagery_archive.s3.keys import ObjectLocation
+from imagery_archive_cli.local.events import event_for_objects
+from imagery_archive_cli.local.function import LambdaContext
 from tests.faults import failing
-from tests.test_handler import SAMPLES, import_handler, put
-from tools.events import event_for_objects
-from tools.local_function import LambdaContext
+from tests.handler_support import cold_start
+from tests.test_handler import SAMPLES, put
 
 EVENTS = Path(__file__).resolve().parent / "events"
 SAMPLE_BUCKET = "amzn-s3-demo-bucket"
@@ -62,7 +66,7 @@ def sha256_b64(path: Path) -> str:
 
 @pytest.fixture
 def handler(buckets, monkeypatch, tmp_path):
-    return import_handler(monkeypatch, OUTPUT_BUCKET=buckets.output, CPL_TMPDIR=str(tmp_path))
+    return cold_start(monkeypatch, OUTPUT_BUCKET=buckets.output, CPL_TMPDIR=str(tmp_path))
 
 
 # --- parsing and answers, without S3 -------------------------------------------------------------------
@@ -73,34 +77,51 @@ def test_both_schemas_parse_to_the_same_decoded_locations(schema: str) -> None:
     event = batch_event(schema, "survey")
     assert is_batch_operations_event(event)
     assert not is_batch_operations_event({"Records": []}), "an S3 notification is not a Batch Operations event"
-    invocation = BatchInvocation.from_event(event)
-    assert invocation.schema_version == schema
-    assert [task.location for task in invocation.tasks] == [
+    invocation = S3BatchOperationEvent(event)
+    assert invocation.invocation_schema_version == schema
+    assert [task_location(task) for task in invocation.tasks] == [
         ObjectLocation("survey", "scenes/landsat 7+.tif"),
         ObjectLocation("survey", "scenes/notes.tif"),
         ObjectLocation("survey", "scenes/never-uploaded.tif"),
         ObjectLocation("survey", "nitf/é scene.ntf"),
         ObjectLocation("survey", "scenes/README.txt"),
     ], "keys arrive URL-encoded, as in the manifest"
-    assert dict(invocation.user_arguments) == ({"requestedBy": "tools.backfill"} if schema == "2.0" else {})
+    assert invocation.job.user_arguments == ({"requestedBy": "imagery-archive backfill"} if schema == "2.0" else {})
+
+
+def version_of(task: dict[str, Any]) -> str | None:
+    return task_location(S3BatchOperationTask(task)).version_id
 
 
 def test_a_version_id_is_kept_and_the_null_version_is_none() -> None:
     task = {"taskId": "t", "s3Bucket": "b", "s3Key": "a.tif"}
-    assert BatchTask.from_json({**task, "s3VersionId": "3HL4kqtJlcpXroDTDmJ"}).version_id == "3HL4kqtJlcpXroDTDmJ"
-    assert BatchTask.from_json({**task, "s3VersionId": "null"}).version_id is None
-    assert BatchTask.from_json(task).version_id is None
+    assert version_of({**task, "s3VersionId": "3HL4kqtJlcpXroDTDmJ"}) == "3HL4kqtJlcpXroDTDmJ"
+    assert version_of({**task, "s3VersionId": "null"}) is None
+    assert version_of(task) is None
 
 
-def test_a_malformed_task_is_named_not_raised() -> None:
-    task = BatchTask.from_json({"taskId": "t", "s3Bucket": "b"})
-    assert task.location is None
-    assert "malformed task" in task.problem
+def test_a_malformed_task_is_named_and_answered_under_its_id() -> None:
+    task = S3BatchOperationTask({"taskId": "t", "s3Bucket": "b"})
+    with pytest.raises(MalformedTaskError, match=r"malformed task .*s3Key"):
+        task_location(task)
+    assert answer(task, ResultCode.PERMANENT_FAILURE, "malformed").asdict()["taskId"] == "t"
+
+
+def test_the_response_is_powertools_documented_shape_with_the_events_ids() -> None:
+    event = S3BatchOperationEvent(single_task(batch_event("2.0", "survey"), "a.tif"))
+    response = response_to(event, [answer(event.task, ResultCode.SUCCEEDED, "archived")])
+    assert response == {
+        "invocationSchemaVersion": "2.0",
+        "treatMissingKeysAs": "PermanentFailure",
+        "invocationId": event.invocation_id,
+        "results": [{"taskId": event.task.task_id, "resultCode": "Succeeded", "resultString": "archived"}],
+    }
 
 
 def test_every_outcome_has_a_result_code_and_transient_ones_are_retried() -> None:
-    task = BatchTask("t", ObjectLocation("b", "k.tif"))
-    codes = {outcome: task_result(task, ObjectResult(task.location, outcome)).code for outcome in Outcome}  # type: ignore[arg-type]
+    task = S3BatchOperationTask({"taskId": "t", "s3Bucket": "b", "s3Key": "k.tif"})
+    location = task_location(task)
+    codes = {outcome: task_result(task, ObjectResult(location, outcome)).result_code for outcome in Outcome}
     assert codes == {
         Outcome.ARCHIVED: ResultCode.SUCCEEDED,
         Outcome.ALREADY_ARCHIVED: ResultCode.SUCCEEDED,
@@ -113,14 +134,16 @@ def test_every_outcome_has_a_result_code_and_transient_ones_are_retried() -> Non
         # Reported to the failure queue already; retrying would only write the same invalid COG again.
         Outcome.NEEDS_ATTENTION: ResultCode.PERMANENT_FAILURE,
     }
-    untagged = ObjectResult(task.location, Outcome.FAILED, "bad", retry_cause=OSError("tagging"))  # type: ignore[arg-type]
-    assert task_result(task, untagged).code is ResultCode.TEMPORARY_FAILURE, "an untagged bad original is retried"
+    untagged = ObjectResult(location, Outcome.FAILED, "bad", retry_cause=OSError("tagging"))
+    assert task_result(task, untagged).result_code == ResultCode.TEMPORARY_FAILURE, (
+        "an untagged bad original is retried"
+    )
 
 
 def test_result_strings_stay_short() -> None:
-    result = answer(BatchTask("t", None), ResultCode.PERMANENT_FAILURE, "x" * 5000)
-    assert len(result.text) == RESULT_STRING_LIMIT
-    assert result.text.endswith("...")
+    result = answer(S3BatchOperationTask({"taskId": "t"}), ResultCode.PERMANENT_FAILURE, "x" * 5000)
+    assert len(result.result_string or "") == RESULT_STRING_LIMIT
+    assert (result.result_string or "").endswith("...")
 
 
 # --- the handler, against the local S3 server ---------------------------------------------------------------
@@ -173,7 +196,7 @@ def test_each_task_gets_exactly_its_answer_and_effect(handler, buckets, schema: 
 def test_a_transient_failure_is_a_temporary_failure_and_nothing_is_lost(handler, buckets) -> None:
     put(buckets, "scenes/landsat 7+.tif", "RGB.byte.tif")
     event = single_task(batch_event("2.0", buckets.input), "scenes/landsat%207%2B.tif")
-    with failing(handler.STORE.client, "CopyObject"):
+    with failing(handler.pipeline.store.client, "CopyObject"):
         (code, text), *_ = answers(handler.handler(event, LambdaContext())).values()
     assert code == "TemporaryFailure"
     assert text.startswith("transient error (left in place, retried): ")
@@ -181,7 +204,7 @@ def test_a_transient_failure_is_a_temporary_failure_and_nothing_is_lost(handler,
     assert buckets.keys(buckets.input) == ["scenes/landsat 7+.tif"], "the original stays until its archive is verified"
     assert buckets.client.get_object_tagging(Bucket=buckets.input, Key="scenes/landsat 7+.tif")["TagSet"] == []
 
-    with failing(handler.STORE.client, "GetObjectTagging"):
+    with failing(handler.pipeline.store.client, "GetObjectTagging"):
         (code, text), *_ = answers(handler.handler(event, LambdaContext())).values()
     assert (code, text.split(":")[0]) == ("TemporaryFailure", "transient error (left in place, retried)")
 
@@ -193,7 +216,7 @@ def test_a_transient_failure_is_a_temporary_failure_and_nothing_is_lost(handler,
 def test_a_bad_original_that_cant_be_tagged_is_retried_not_failed(handler, buckets) -> None:
     put(buckets, "scenes/notes.tif", b"not an image at all")
     event = single_task(batch_event("1.0", buckets.input), "scenes/notes.tif")
-    with failing(handler.STORE.client, "PutObjectTagging"):
+    with failing(handler.pipeline.store.client, "PutObjectTagging"):
         (code, text), *_ = answers(handler.handler(event, LambdaContext())).values()
     assert code == "TemporaryFailure", "untagged, it would be processed again by every backfill"
     assert text.startswith("failed, and could not be tagged (retried)")

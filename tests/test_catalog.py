@@ -1,5 +1,5 @@
 """The output bucket as a STAC catalog: the job writes an Item and thumbnail beside every COG, at the
-right moment, idempotently; `tools.catalog` links them into a valid static catalog, in the bucket or
+right moment, idempotently; `imagery-archive catalog` links them into a valid static catalog, in the bucket or
 in a folder. All on the local S3 endpoint, all validation offline.
 """
 
@@ -22,9 +22,9 @@ from imagery_archive.imaging.compress import compress
 from imagery_archive.imaging.profiles import CompressionProfile
 from imagery_archive.s3.keys import Destinations
 from imagery_archive.s3.storage import ImageryStore, ObjectLocation
+from imagery_archive_cli.catalogue import catalog
+from imagery_archive_cli.catalogue.stac_validation import validate
 from tests.faults import failing
-from tools import catalog
-from tools.stac_validation import validate
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"
 COMPRESS = partial(compress, profile=CompressionProfile())
@@ -129,7 +129,7 @@ def test_a_redelivery_keeps_an_item_already_written_for_this_version(buckets, tm
     assert buckets.client.head_object(Bucket=buckets.output, Key="output/scene.json")["ETag"] == before
 
 
-# --- tools.catalog -----------------------------------------------------------------------------
+# --- imagery-archive catalog ---------------------------------------------------------------------------------------
 
 
 @pytest.fixture

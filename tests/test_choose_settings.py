@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from tools.choose_settings import main, measure, recommend, settings
+from imagery_archive_cli.choosing.choose_settings import main, measure, recommend, settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_data"
@@ -85,7 +85,11 @@ def test_command_prints_a_table_writes_the_plot_and_recommends(tmp_path, capsys)
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "tools.choose_settings", *args], cwd=ROOT, capture_output=True, text=True, check=False
+        [sys.executable, "-m", "imagery_archive_cli.choosing.choose_settings", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 

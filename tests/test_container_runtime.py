@@ -20,13 +20,13 @@ import time
 
 import pytest
 
+from imagery_archive_cli.local.events import event_for_objects
+from imagery_archive_cli.local.s3_server import FAKE_CREDENTIALS
 from infra.compression_function import function_environment
 from infra.settings import PipelineSettings
 from tests.container_support import ROOT, docker, extra_ca_certificates, logs_of, running, summary
 from tests.handler_support import outcomes
-from tools.events import event_for_objects
-from tools.local_s3 import FAKE_CREDENTIALS
-from tools.runtime_api import RuntimeApi, lambda_environment
+from tests.support.runtime_api import RuntimeApi, lambda_environment
 
 pytestmark = [pytest.mark.container, pytest.mark.slow]
 

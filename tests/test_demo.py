@@ -13,16 +13,16 @@ import pytest
 from osgeo import gdal, ogr
 
 from imagery_archive.archiving.outcomes import Outcome
+from imagery_archive_cli.catalogue.stac_validation import validate
+from imagery_archive_cli.costs import pricing
+from imagery_archive_cli.demo.command import main
+from imagery_archive_cli.demo.proof import prove_order
+from imagery_archive_cli.demo.report import render
+from imagery_archive_cli.demo.run import BROKEN_KEY, INPUT_BUCKET, OUTPUT_BUCKET, run_demo
+from imagery_archive_cli.demo.samples import bundled_samples
+from imagery_archive_cli.local.function import Invocation, S3Call
+from imagery_archive_cli.local.s3_server import reset
 from tests.test_stac import geotransform_outline, polygon
-from tools import pricing
-from tools.demo import main
-from tools.demo_proof import prove_order
-from tools.demo_report import render
-from tools.demo_run import BROKEN_KEY, INPUT_BUCKET, OUTPUT_BUCKET, run_demo
-from tools.local_function import Invocation, S3Call
-from tools.local_s3 import reset
-from tools.samples import bundled_samples
-from tools.stac_validation import validate
 
 GB = 1024**3
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"

@@ -15,9 +15,9 @@ from osgeo import gdal
 from imagery_archive.errors import PermanentError, ResourceExhaustedError
 from imagery_archive.imaging.compress import compress
 from imagery_archive.imaging.profiles import CompressionProfile
+from imagery_archive_cli.local.events import event_for_objects
+from imagery_archive_cli.local.function import LambdaContext
 from tests.handler_support import cold_start
-from tools.events import event_for_objects
-from tools.local_function import LambdaContext
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"
 

@@ -12,10 +12,10 @@ import pytest
 
 from imagery_archive import FUNCTION_ROOT
 from imagery_archive.entrypoints.pipeline import RetryableError
+from imagery_archive_cli.local.events import event_for_objects
+from imagery_archive_cli.local.function import LambdaContext
 from tests.faults import failing
 from tests.handler_support import cold_start, outcomes
-from tools.events import event_for_objects
-from tools.local_function import LambdaContext
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"
 

@@ -9,12 +9,12 @@ import pytest
 
 from imagery_archive.archiving.outcomes import Outcome
 from imagery_archive.s3.keys import ObjectLocation
-from tools import pricing
-from tools.demo_report import render
-from tools.demo_run import INPUT_BUCKET, run_demo
-from tools.large_scene_demo import FUNCTION_PATH, JOB_PATH, job_result
-from tools.local_s3 import reset
-from tools.samples import SAMPLE_DATA as SAMPLES
+from imagery_archive_cli.costs import pricing
+from imagery_archive_cli.demo.large_scenes import FUNCTION_PATH, JOB_PATH, job_result
+from imagery_archive_cli.demo.report import render
+from imagery_archive_cli.demo.run import INPUT_BUCKET, run_demo
+from imagery_archive_cli.demo.samples import SAMPLE_DATA as SAMPLES
+from imagery_archive_cli.local.s3_server import reset
 
 
 @pytest.fixture(scope="module")

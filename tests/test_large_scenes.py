@@ -25,15 +25,16 @@ from imagery_archive.entrypoints.large_scene_routing import (
     largest_original_for_scratch,
     submit_job_request,
 )
+from imagery_archive.entrypoints.pipeline import RetryableError
 from imagery_archive.errors import SettingsError, TooLargeError
 from imagery_archive.s3.checksums import GiB
 from imagery_archive.s3.keys import ObjectLocation
 from imagery_archive.s3.storage import ImageryStore
 from imagery_archive.settings import FunctionSettings, LargeSceneRouting
-from tests.handler_support import outcomes
-from tests.test_handler import emitted_metrics, import_handler, put
-from tools.events import event_for_objects, object_created_event, object_created_record
-from tools.local_function import LambdaContext
+from imagery_archive_cli.local.events import event_for_objects, object_created_event, object_created_record
+from imagery_archive_cli.local.function import LambdaContext
+from tests.handler_support import cold_start, outcomes
+from tests.test_handler import emitted_metrics, put
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"
 BATCH_JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
@@ -204,7 +205,7 @@ def test_wrong_routing_settings_fail_the_cold_start_naming_the_variable(env: dic
 @pytest.fixture
 def routing_handler(buckets, monkeypatch, tmp_path):
     """The function as the stack deploys it with large-scene jobs, its threshold between two samples' sizes."""
-    return import_handler(
+    return cold_start(
         monkeypatch,
         OUTPUT_BUCKET=buckets.output,
         CPL_TMPDIR=str(tmp_path),
@@ -225,7 +226,7 @@ def test_the_function_routes_a_large_scene_untouched_and_still_archives_the_smal
         size=event["Records"][0]["s3"]["object"]["size"],
         etag=event["Records"][0]["s3"]["object"]["eTag"],
     )
-    with Stubber(routing_handler.LARGE_SCENES.client) as stub:
+    with Stubber(routing_handler.pipeline.large_scenes.client) as stub:
         stub.add_response("submit_job", submitted(big, "77-job"), expected_params=submit_job_request(big, ROUTING))
         response = routing_handler.handler(event, LambdaContext())
         stub.assert_no_pending_responses()
@@ -252,16 +253,16 @@ def test_the_function_routes_a_large_scene_untouched_and_still_archives_the_smal
 def test_a_failed_submission_is_retried_with_the_event_and_the_scene_left_untouched(routing_handler, buckets):
     put(buckets, "big.tif", "naip_rgbn_5m.tif")
     event = event_for_objects(buckets.client, buckets.input, ["big.tif"])
-    with Stubber(routing_handler.LARGE_SCENES.client) as stub:
+    with Stubber(routing_handler.pipeline.large_scenes.client) as stub:
         stub.add_client_error("submit_job", "ServerException", "Batch is unavailable", http_status_code=500)
-        with pytest.raises(routing_handler.RetryableError, match="1 of 1"):
+        with pytest.raises(RetryableError, match="1 of 1"):
             routing_handler.handler(event, LambdaContext())
     assert buckets.keys(buckets.input) == ["big.tif"]
     assert buckets.keys(buckets.output) == []
 
 
 def test_the_pipelines_own_objects_are_skipped_before_any_routing(buckets, monkeypatch, tmp_path):
-    handler = import_handler(
+    handler = cold_start(
         monkeypatch,
         OUTPUT_BUCKET=buckets.input,
         CPL_TMPDIR=str(tmp_path),
@@ -270,14 +271,14 @@ def test_the_pipelines_own_objects_are_skipped_before_any_routing(buckets, monke
         LARGE_SCENE_BYTES="1",
     )
     record = object_created_record(buckets.input, "output/x.tif", size=10**12, etag="abc")
-    with Stubber(handler.LARGE_SCENES.client):  # any SubmitJob would fail: none is queued
+    with Stubber(handler.pipeline.large_scenes.client):  # any SubmitJob would fail: none is queued
         response = handler.handler(object_created_event([record]), LambdaContext())
     assert set(outcomes(response).values()) == {"skipped"}
 
 
 def test_without_the_job_variables_the_function_archives_everything_itself(buckets, monkeypatch, tmp_path):
-    handler = import_handler(monkeypatch, OUTPUT_BUCKET=buckets.output, CPL_TMPDIR=str(tmp_path))
-    assert handler.LARGE_SCENES is None
+    handler = cold_start(monkeypatch, OUTPUT_BUCKET=buckets.output, CPL_TMPDIR=str(tmp_path))
+    assert handler.pipeline.large_scenes is None
     put(buckets, "big.tif", "naip_rgbn_5m.tif")
     response = handler.handler(event_for_objects(buckets.client, buckets.input, ["big.tif"]), LambdaContext())
     assert set(outcomes(response).values()) == {"archived"}

@@ -1,4 +1,5 @@
-"""`tools.restore` end to end against the local S3 server, which emulates RestoreObject and HeadObject's Restore
+"""`imagery-archive restore` end to end against the local S3 server, which emulates RestoreObject and HeadObject's
+Restore
 header (x-amz-restore: ongoing-request="true", then "false" with an expiry date). S3 Batch Operations can't run
 here: its S3InitiateRestoreObject job request is checked with botocore's Stubber, which validates every
 parameter against the S3 Control service model.
@@ -14,9 +15,9 @@ import pytest
 import requests
 from botocore.stub import Stubber
 
+from imagery_archive_cli.operations import restore
+from imagery_archive_cli.operations.s3_batch import JobTarget
 from tests.batch_requests import ACCOUNT, expected_create_job
-from tools import restore
-from tools.s3_batch import JobTarget
 
 ORIGINALS = {
     "archive/2024/a.ntf": ("GLACIER", b"nitf original " * 100),

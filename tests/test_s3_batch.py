@@ -1,4 +1,5 @@
-"""`tools.backfill --engine s3-batch` and `--retry-failed`: the manifest (listing or S3 Inventory), its CSV encoding
+"""`imagery-archive backfill --engine s3-batch` and `--retry-failed`: the manifest (listing or S3 Inventory), its CSV
+encoding
 of awkward keys, the cost shown by --dry-run, the job request, progress and the completion report.
 
 S3 is the local S3 server (manifests, inventories and reports are real objects there). S3 Control's create_job
@@ -16,14 +17,15 @@ from typing import Any
 
 import boto3
 import pytest
+from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import S3BatchOperationTask
 from botocore.stub import Stubber
 
-from imagery_archive.entrypoints.batch_operations import BatchTask
+from imagery_archive.entrypoints.batch_operations import task_location
 from imagery_archive.s3.keys import Destinations
+from imagery_archive_cli.operations import backfill
+from imagery_archive_cli.operations.s3_batch import ManifestEntry, inventory_entries, manifest_csv, parse_report
 from tests.batch_requests import ACCOUNT, expected_create_job
 from tests.test_handler import put
-from tools import backfill
-from tools.s3_batch import ManifestEntry, inventory_entries, manifest_csv, parse_report
 
 JOB_ID = "f3cc4f60-61f6-4a2b-8a21-d07600c373ce"
 FUNCTION_ARN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:ImageryArchive-Compression"
@@ -36,7 +38,7 @@ def test_awkward_keys_survive_the_manifest_and_the_handlers_decoding() -> None:
     rows = list(csv.reader(io.StringIO(body)))
     assert all(len(row) == 2 for row in rows), "a comma or quote in a key must not add a column"
     assert rows[0] == ["bucket", "scenes/landsat%207%2B.tif"], "URL-encoded: '+' is not a space"
-    decoded = [BatchTask.from_json({"taskId": "t", "s3Bucket": b, "s3Key": k}).location for b, k in rows]
+    decoded = [task_location(S3BatchOperationTask({"taskId": "t", "s3Bucket": b, "s3Key": k})) for b, k in rows]
     assert [location.key for location in decoded if location] == AWKWARD_KEYS
 
 
@@ -88,7 +90,7 @@ def test_an_inventory_gives_the_current_imagery_only(buckets) -> None:
 
 
 def run_backfill(buckets, capsys, monkeypatch, control: Any, *extra: str) -> tuple[int, str]:
-    """`python -m tools.backfill` with S3 on the local server and S3 Control stubbed."""
+    """`imagery-archive backfill` with S3 on the local server and S3 Control stubbed."""
     real_client = boto3.client
     monkeypatch.setattr(
         backfill.boto3,
@@ -161,7 +163,7 @@ def test_the_job_is_created_followed_and_its_failures_listed(buckets, capsys, mo
                     "LambdaInvoke": {
                         "FunctionArn": FUNCTION_ARN,
                         "InvocationSchemaVersion": "2.0",
-                        "UserArguments": {"requestedBy": "tools.backfill"},
+                        "UserArguments": {"requestedBy": "imagery-archive backfill"},
                     }
                 },
                 report_bucket=buckets.output,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tools.scene_costs import ComputePrices, Sizing, fargate_cost, lambda_cost, main, scene_cost
+from imagery_archive_cli.costs.scene_costs import ComputePrices, Sizing, fargate_cost, lambda_cost, main, scene_cost
 
 PRICES, SIZING = ComputePrices(), Sizing()
 

@@ -11,10 +11,9 @@ from osgeo import gdal
 from imagery_archive.errors import PermanentError, SeveralImagesError
 from imagery_archive.imaging.compress import compress
 from imagery_archive.imaging.profiles import CompressionProfile
-from tests.handler_support import outcomes
-from tests.test_handler import import_handler
-from tools.events import event_for_objects
-from tools.local_function import LambdaContext
+from imagery_archive_cli.local.events import event_for_objects
+from imagery_archive_cli.local.function import LambdaContext
+from tests.handler_support import cold_start, outcomes
 
 pytestmark = pytest.mark.usefixtures("production_gdal")
 
@@ -66,7 +65,7 @@ def test_single_image_files_are_not_refused(cog):
 def test_the_handler_leaves_a_two_image_nitf_in_place_tagged_with_the_reason(
     buckets, monkeypatch, tmp_path, two_image_nitf
 ):
-    handler = import_handler(monkeypatch, OUTPUT_BUCKET=buckets.output, CPL_TMPDIR=str(tmp_path))
+    handler = cold_start(monkeypatch, OUTPUT_BUCKET=buckets.output, CPL_TMPDIR=str(tmp_path))
     buckets.client.put_object(Bucket=buckets.input, Key="d/pair.ntf", Body=two_image_nitf.read_bytes())
     response = handler.handler(event_for_objects(buckets.client, buckets.input, ["d/pair.ntf"]), LambdaContext())
     assert outcomes(response) == {f"s3://{buckets.input}/d/pair.ntf": "failed"}

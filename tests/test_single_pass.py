@@ -26,7 +26,7 @@ from imagery_archive.imaging.quality import Grid, _window_read, measure_ssim, re
 from imagery_archive.s3.keys import ObjectLocation
 from imagery_archive.s3.source_access import gdal_read_options, vsis3_path
 from imagery_archive.s3.storage import ImageryStore
-from tools.s3_proxy import S3Proxy
+from imagery_archive_cli.local.s3_proxy import S3Proxy
 
 pytestmark = pytest.mark.usefixtures("production_gdal")
 

@@ -27,8 +27,8 @@ from imagery_archive.catalogue.footprint import image_footprint
 from imagery_archive.catalogue.item import COG_MEDIA_TYPE, build_item, describe_scene
 from imagery_archive.catalogue.scene_facts import SceneFacts
 from imagery_archive.s3.keys import ObjectLocation
+from imagery_archive_cli.catalogue.stac_validation import validate
 from tests.conftest import sample_path
-from tools.stac_validation import validate
 
 gdal.UseExceptions()
 

@@ -1,6 +1,6 @@
 """Originals read where they lie: GDAL streams them from S3, pinned to the inspected ETag.
 
-Against the local S3 endpoint (moto's server), through `tools.s3_proxy` where the test needs to see
+Against the local S3 endpoint (moto's server), through `imagery_archive_cli.local.s3_proxy` where the test needs to see
 or steer the requests GDAL sends. The streamed path runs on every bundled format; a replacement is
 never compressed in place of the inspected object, before or during the read; what can't be
 streamed (no comparable S3 checksum, an older version, a failed read) is downloaded as before.
@@ -21,7 +21,7 @@ from imagery_archive.imaging.profiles import CompressionProfile
 from imagery_archive.s3.keys import Destinations, ObjectLocation
 from imagery_archive.s3.source_access import ReadMode, SourceReading
 from imagery_archive.s3.storage import ImageryStore
-from tools.s3_proxy import S3Proxy
+from imagery_archive_cli.local.s3_proxy import S3Proxy
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"
 STREAM = SourceReading("stream", gdal_sends_headers=True)

@@ -18,7 +18,7 @@ from imagery_archive.s3.source_access import SourceRead
 from imagery_archive.s3.storage import StoredObject
 
 if TYPE_CHECKING:
-    from imagery_archive.imaging.compress import CompressionResult
+    from imagery_archive.imaging.results import CompressionResult
 
 COG_CONTENT_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 READABLE = " ,:;()-"

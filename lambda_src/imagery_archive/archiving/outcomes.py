@@ -17,7 +17,7 @@ from imagery_archive.s3.keys import ObjectLocation
 from imagery_archive.s3.source_access import SourceRead
 
 if TYPE_CHECKING:
-    from imagery_archive.imaging.compress import CompressionResult
+    from imagery_archive.imaging.results import CompressionResult
 
 
 class Outcome(StrEnum):

@@ -45,7 +45,7 @@ from imagery_archive.s3.source_access import (
 from imagery_archive.s3.storage import ImageryStore, StoredObject
 
 if TYPE_CHECKING:
-    from imagery_archive.imaging.compress import CompressionResult
+    from imagery_archive.imaging.results import CompressionResult
 
 
 DOWNLOAD_ONLY = SourceReading()

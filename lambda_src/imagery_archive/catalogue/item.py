@@ -31,13 +31,12 @@ from pystac.extensions.raster import DataType, NoDataStrings, RasterBand, Raster
 from imagery_archive import __version__
 from imagery_archive.catalogue.acquisition_time import acquisition_time
 from imagery_archive.catalogue.footprint import Footprint, image_footprint
-from imagery_archive.catalogue.scene_facts import SceneFacts, SceneFiles
+from imagery_archive.catalogue.scene_facts import FIELD_PREFIX, SceneFacts, SceneFiles
 from imagery_archive.catalogue.thumbnail import write_thumbnail
 from imagery_archive.settings import SERVICE_NAME
 
 gdal.UseExceptions()
 
-FIELD_PREFIX = "imagery_archive:"
 COG_MEDIA_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 ORIGINAL_MEDIA_TYPES = {
     ".tif": "image/tiff; application=geotiff",

@@ -18,6 +18,8 @@ from imagery_archive.s3.checksums import CHECKSUM_ALGORITHMS
 from imagery_archive.s3.keys import ObjectLocation
 
 ITEM_CONTENT_TYPE = "application/geo+json"
+FIELD_PREFIX = "imagery_archive:"
+"""The namespace of the Item properties only this pipeline writes (encoding, SSIM, ratio, the original's class)."""
 THUMBNAIL_CONTENT_TYPE = "image/png"
 RESTORE_BEFORE_READING = frozenset({"GLACIER", "DEEP_ARCHIVE"})
 """Archive classes whose objects must be restored (RestoreObject) before a GET can read them."""

@@ -4,7 +4,9 @@ S3 Batch Operations invokes the function synchronously with one or more tasks (o
 reads one result per task: `Succeeded`; `TemporaryFailure`, which Batch Operations retries before the
 job ends; or `PermanentFailure`, which goes into the job's completion report with the result string.
 Schema 1.0 names the bucket by ARN (`s3BucketArn`); 2.0 by name (`s3Bucket`) and adds the job's
-`userArguments`. Keys arrive URL-encoded, as the manifest holds them.
+`userArguments`. Keys arrive URL-encoded, as the manifest holds them. Powertools parses the event
+(`S3BatchOperationEvent`) and types the response (`S3BatchOperationResponse`); what is ours is which result
+code each outcome gets, and which tasks must not run.
 See https://docs.aws.amazon.com/AmazonS3/latest/userguide/batch-ops-invoke-lambda.html
 
 Nothing here raises for one bad task: a task that can't be parsed gets its own `PermanentFailure`.
@@ -14,12 +16,19 @@ No S3 and no boto3 here (the CDK app imports the prefixes): `imagery_archive.ent
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import (
+    S3BatchOperationEvent,
+    S3BatchOperationResponse,
+    S3BatchOperationResponseRecord,
+    S3BatchOperationTask,
+)
+
 from imagery_archive.archiving.outcomes import ObjectResult, Outcome
-from imagery_archive.s3.keys import ObjectLocation, event_key, is_imagery_key
+from imagery_archive.s3.keys import ObjectLocation, is_imagery_key
 
 MANIFESTS_PREFIX = "batch-operations/manifests/"
 """Where the tools put the manifests of their jobs, in the output bucket; the job's role may read only here."""
@@ -69,69 +78,43 @@ _WORDS = {
 }
 
 
-@dataclass(frozen=True)
-class BatchTask:
-    """One task of an invocation: an object, and the version the manifest named, if any."""
-
-    task_id: str
-    location: ObjectLocation | None
-    version_id: str | None = None
-    problem: str = ""
-    """Why the task can't be run as given (a malformed task); empty for a well-formed one."""
-
-    @classmethod
-    def from_json(cls, task: Mapping[str, Any]) -> BatchTask:
-        task_id = str(task.get("taskId", ""))
-        version = task.get("s3VersionId") or None
-        bucket = task.get("s3Bucket") or str(task.get("s3BucketArn") or "").rpartition(":::")[2]
-        key = event_key(str(task.get("s3Key") or ""))
-        if not task_id or not bucket or not key:
-            return cls(task_id, None, version, f"malformed task (no taskId, bucket or key): {dict(task)}")
-        version = None if version == "null" else version
-        return cls(task_id, ObjectLocation(bucket, key, version), version)
+class MalformedTaskError(ValueError):
+    """A task without its id, bucket or key: answered `PermanentFailure` on its own, the others still run."""
 
 
-@dataclass(frozen=True)
-class TaskResult:
-    """The answer for one task."""
+def task_location(task: S3BatchOperationTask) -> ObjectLocation:
+    """The object a task names (its key decoded), pinned to the version the manifest named: S3 writes "null" for
+    objects stored before versioning, which is no version to pin."""
+    try:
+        task_id, bucket, key = task.task_id, task.s3_bucket, task.s3_key
+    except KeyError as missing:
+        raise MalformedTaskError(f"malformed task (no {missing.args[0]}): {dict(task)}") from None
+    if not (task_id and bucket and key):
+        raise MalformedTaskError(f"malformed task (no taskId, bucket or key): {dict(task)}")
+    version = task.s3_version_id
+    return ObjectLocation(bucket, key, None if version in (None, "", "null") else version)
 
-    task_id: str
-    code: ResultCode
-    text: str
 
-    def as_json(self) -> dict[str, str]:
-        return {"taskId": self.task_id, "resultCode": self.code.value, "resultString": self.text}
+def response_to(event: S3BatchOperationEvent, results: Sequence[S3BatchOperationResponseRecord]) -> dict[str, Any]:
+    """The documented response: the event's schema version and invocation ID, one result per task.
 
-
-@dataclass(frozen=True)
-class BatchInvocation:
-    """An S3 Batch Operations invocation event, parsed."""
-
-    schema_version: str
-    invocation_id: str
-    job_id: str
-    tasks: tuple[BatchTask, ...]
-    user_arguments: Mapping[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def from_event(cls, event: Mapping[str, Any]) -> BatchInvocation:
-        job = event.get("job") or {}
-        return cls(
-            schema_version=str(event["invocationSchemaVersion"]),
-            invocation_id=str(event.get("invocationId", "")),
-            job_id=str(job.get("id", "")),
-            tasks=tuple(BatchTask.from_json(task) for task in event.get("tasks") or []),
-            user_arguments=dict(job.get("userArguments") or {}),
-        )
-
-    def response(self, results: Sequence[TaskResult]) -> dict[str, Any]:
-        """The documented response: the same schema version and invocation ID, one result per task."""
-        return {
-            "invocationSchemaVersion": self.schema_version,
-            "treatMissingKeysAs": TREAT_MISSING_KEYS_AS.value,
-            "invocationId": self.invocation_id,
-            "results": [result.as_json() for result in results],
-        }
+    S3 Batch Operations sends one task per invocation, the one case Powertools' `asdict` takes; a hand-made
+    event with several tasks gets every task's result, each serialized by Powertools, in the same document.
+    """
+    answers = [
+        S3BatchOperationResponse(
+            event.invocation_schema_version, event.invocation_id, TREAT_MISSING_KEYS_AS.value, [result]
+        ).asdict()
+        for result in results
+    ]
+    if len(answers) == 1:
+        return answers[0]
+    return {
+        "invocationSchemaVersion": event.invocation_schema_version,
+        "treatMissingKeysAs": TREAT_MISSING_KEYS_AS.value,
+        "invocationId": event.invocation_id,
+        "results": [answer["results"][0] for answer in answers],
+    }
 
 
 def is_batch_operations_event(event: Mapping[str, Any]) -> bool:
@@ -139,7 +122,7 @@ def is_batch_operations_event(event: Mapping[str, Any]) -> bool:
     return "invocationSchemaVersion" in event and "tasks" in event
 
 
-def task_result(task: BatchTask, result: ObjectResult) -> TaskResult:
+def task_result(task: S3BatchOperationTask, result: ObjectResult) -> S3BatchOperationResponseRecord:
     """The answer for a task the job ran: a failure to tag a bad original is retried like any transient error."""
     code = ResultCode.TEMPORARY_FAILURE if result.retry_cause is not None else _CODES[result.outcome]
     words = _WORDS[result.outcome]
@@ -148,11 +131,11 @@ def task_result(task: BatchTask, result: ObjectResult) -> TaskResult:
     return answer(task, code, f"{words}: {result.reason}" if result.reason else words)
 
 
-def answer(task: BatchTask, code: ResultCode, text: str) -> TaskResult:
-    """A result with its string cut to `RESULT_STRING_LIMIT`."""
+def answer(task: S3BatchOperationTask, code: ResultCode, text: str) -> S3BatchOperationResponseRecord:
+    """A result with its string cut to `RESULT_STRING_LIMIT` (a malformed task is answered under the id it has)."""
     if len(text) > RESULT_STRING_LIMIT:
         text = text[: RESULT_STRING_LIMIT - 3] + "..."
-    return TaskResult(task.task_id, code, text)
+    return S3BatchOperationResponseRecord(str(task.get("taskId", "")), code.value, text)
 
 
 @dataclass(frozen=True)
@@ -165,15 +148,16 @@ class Standing:
     """The reason tag of an original an earlier run marked failed; None if it isn't marked."""
 
 
-def refusal(task: BatchTask, standing: Standing) -> TaskResult | None:
+def refusal(
+    task: S3BatchOperationTask, location: ObjectLocation, standing: Standing
+) -> S3BatchOperationResponseRecord | None:
     """The answer for a task that must not run as asked, or None to run it.
 
     - not imagery (an inventory lists every object): succeeded, skipped, so a job over a mixed bucket
       doesn't trip Batch Operations' failure threshold;
     - an original an earlier run tagged failed: not downloaded again (`--retry-failed` clears the tag).
     """
-    assert task.location is not None, "malformed tasks are answered before"
-    if not is_imagery_key(task.location.key):
+    if not is_imagery_key(location.key):
         return answer(task, ResultCode.SUCCEEDED, "skipped: not an imagery key")
     if not standing.exists:
         return None  # the job says whether it is archived already or missing

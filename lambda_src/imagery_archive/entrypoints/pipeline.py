@@ -31,7 +31,11 @@ from typing import Any
 import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.data_classes import S3Event
+from aws_lambda_powertools.utilities.data_classes import S3BatchOperationEvent, S3Event
+from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import (
+    S3BatchOperationResponseRecord,
+    S3BatchOperationTask,
+)
 from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -40,13 +44,13 @@ from imagery_archive.archiving.scratch import sweep_stale_scratch
 from imagery_archive.archiving.steps import archive_object
 from imagery_archive.catalogue.item import describe_scene
 from imagery_archive.entrypoints.batch_operations import (
-    BatchInvocation,
-    BatchTask,
+    MalformedTaskError,
     ResultCode,
-    TaskResult,
     answer,
     is_batch_operations_event,
     refusal,
+    response_to,
+    task_location,
     task_result,
 )
 from imagery_archive.entrypoints.large_scene_routing import LargeSceneJobs, Upload
@@ -112,7 +116,7 @@ class Pipeline:
                 "Removed scratch left by an invocation that timed out or was killed", extra={"folders": swept}
             )
         if is_batch_operations_event(event):
-            return self.answer_batch_operations(BatchInvocation.from_event(event))
+            return self.answer_batch_operations(S3BatchOperationEvent(event))
         results = [self.archive_or_route(upload_of(record), record.raw_event) for record in S3Event(event).records]
         retried = next((result.retry_cause for result in results if result.retry_cause is not None), None)
         if retried is not None:
@@ -191,38 +195,42 @@ class Pipeline:
             return replace(self.settings.profile, lossless=True)
         return self.settings.profile
 
-    def answer_batch_operations(self, invocation: BatchInvocation) -> dict[str, Any]:
+    def answer_batch_operations(self, invocation: S3BatchOperationEvent) -> dict[str, Any]:
         """The documented response to an S3 Batch Operations invocation: one result per task, never an exception."""
         self.logger.info(
             "S3 Batch Operations invocation",
             extra={
-                "job": invocation.job_id,
-                "schema": invocation.schema_version,
-                "tasks": len(invocation.tasks),
-                "user_arguments": dict(invocation.user_arguments),
+                "job": invocation.job.get("id", ""),
+                "schema": invocation.invocation_schema_version,
+                "tasks": len(invocation["tasks"]),
+                "user_arguments": dict(invocation.job.user_arguments),
             },
         )
         results = [self.answer_task(task) for task in invocation.tasks]
         for result in results:  # every task is counted, refused ones too: the job's progress shows in CloudWatch
-            self.metrics.add_metric(name=f"BatchOperations{result.code.value}", unit=MetricUnit.Count, value=1)
-        return invocation.response(results)
+            self.metrics.add_metric(name=f"BatchOperations{result.result_code}", unit=MetricUnit.Count, value=1)
+        return response_to(invocation, results)
 
-    def answer_task(self, task: BatchTask) -> TaskResult:
+    def answer_task(self, task: S3BatchOperationTask) -> S3BatchOperationResponseRecord:
         """Run one task's object through the job, unless it must not run (see `batch_operations.refusal`)."""
-        if task.location is None:
-            self.logger.error("Malformed S3 Batch Operations task", extra={"reason": task.problem})
-            return answer(task, ResultCode.PERMANENT_FAILURE, task.problem)
-        subject = {"object": str(task.location), "version": task.version_id, "task": task.task_id}
         try:
-            refused = refusal(task, standing_of(self.store.client, task.location))
+            location = task_location(task)
+        except MalformedTaskError as malformed:
+            self.logger.error("Malformed S3 Batch Operations task", extra={"reason": str(malformed)})
+            return answer(task, ResultCode.PERMANENT_FAILURE, str(malformed))
+        subject = {"object": str(location), "version": location.version_id, "task": task.task_id}
+        try:
+            refused = refusal(task, location, standing_of(self.store.client, location))
         except Exception as error:
             self.logger.exception("Left in place: will be retried", extra=subject)
             return answer(task, ResultCode.TEMPORARY_FAILURE, f"transient error (left in place, retried): {error}")
         if refused is not None:
-            self.logger.info("Task not run", extra={**subject, "reason": refused.text})
+            self.logger.info("Task not run", extra={**subject, "reason": refused.result_string})
             return refused
-        result = task_result(task, self.archive_or_route(Upload(task.location, version_id=task.version_id)))
-        self.logger.info("Task answered", extra={**subject, "result": result.code.value, "reason": result.text})
+        result = task_result(task, self.archive_or_route(Upload(location, version_id=location.version_id)))
+        self.logger.info(
+            "Task answered", extra={**subject, "result": result.result_code, "reason": result.result_string}
+        )
         return result
 
     def counted(self, result: ObjectResult) -> ObjectResult:

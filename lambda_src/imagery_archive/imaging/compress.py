@@ -14,7 +14,6 @@ import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from osgeo import gdal
@@ -28,6 +27,7 @@ from imagery_archive.imaging.gdal_errors import is_out_of_memory
 from imagery_archive.imaging.profiles import CompressionProfile, Encoding, ImageProperties, choose_encoding
 from imagery_archive.imaging.pyramid import level_sizes
 from imagery_archive.imaging.quality import measure_ssim
+from imagery_archive.imaging.results import CompressionResult
 from imagery_archive.imaging.target_quality import HIGHEST_QUALITY, QualitySearch, with_quality
 
 gdal.UseExceptions()
@@ -39,25 +39,6 @@ MAX_FULL_ENCODES = 3
 
 class InvalidCogError(ImageryArchiveError):
     """GDAL wrote a file that is not a valid COG: a fault of ours, not of the input."""
-
-
-@dataclass(frozen=True)
-class CompressionResult:
-    """What one compression did; logs, metrics, object metadata and the demo all read from it."""
-
-    encoding: Encoding
-    width: int
-    height: int
-    data_type: str
-    original_bytes: int
-    compressed_bytes: int
-    ssim: float
-    seconds: float
-
-    @property
-    def ratio(self) -> float:
-        """Original size over compressed size (20.0 means 20x smaller)."""
-        return self.original_bytes / max(self.compressed_bytes, 1)
 
 
 def configure_gdal(cache_mb: int, tmp_dir: str) -> None:

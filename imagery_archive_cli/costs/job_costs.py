@@ -1,6 +1,6 @@
 """What a whole-archive job costs before it runs: a Batch Operations backfill, or a restore.
 
-List prices, stated with their region and date as `tools.pricing` states storage prices (check
+List prices, stated with their region and date as `imagery_archive_cli.costs.pricing` states storage prices (check
 https://aws.amazon.com/s3/pricing/ and https://aws.amazon.com/lambda/pricing/). The Lambda time is an
 estimate: `SECONDS_PER_GIB` comes from BENCHMARKS.md (about 17 s per GiB to compress 8-bit imagery on 2
 cores, plus about 10 s per GiB to download at 100 MB/s); pass your own measured figure.
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from tools.pricing import (
+from imagery_archive_cli.costs.pricing import (
     GB,
     LAMBDA_PER_GB_SECOND,
     LAMBDA_PER_MILLION_REQUESTS,
@@ -116,7 +116,7 @@ def backfill_cost(
     seconds_per_gib: float = SECONDS_PER_GIB,
     prices: JobPrices | None = None,
 ) -> list[CostLine]:
-    """One Batch Operations LambdaInvoke job over objects of `sizes` bytes (storage afterwards: tools.pricing)."""
+    """One Batch Operations LambdaInvoke job over objects of `sizes` bytes (storage afterwards: `pricing`)."""
     prices = prices or JobPrices()
     count = len(sizes)
     seconds = sum(SECONDS_PER_OBJECT + size / GB * seconds_per_gib for size in sizes)

@@ -1,6 +1,6 @@
 """The demo's proof that no original left the input bucket before its archived copy was verified.
 
-It is read from the S3 calls the function really made (recorded by `tools.local_function`), in
+It is read from the S3 calls the function really made (recorded by `imagery_archive_cli.local.function`), in
 order: a copy into the archive, then a HeadObject whose size, SHA-256 and storage class match the
 original, then a DeleteObject of the original conditional on the version that was archived.
 """
@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tools.local_function import Invocation, S3Call
+from imagery_archive_cli.local.function import Invocation, S3Call
 
 
 def sha256_b64(data: bytes) -> str:

@@ -17,7 +17,7 @@ import numpy as np
 from matplotlib.patches import Rectangle
 from osgeo import gdal
 
-from tools.cli import size
+from imagery_archive_cli.console import size
 
 gdal.UseExceptions()
 

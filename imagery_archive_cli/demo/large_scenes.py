@@ -6,7 +6,7 @@ SubmitJob in place of AWS Batch (botocore has already validated the request agai
 and keeps it. `run_job` then runs the job as Batch would run its container: `python -m imagery_archive.job`
 in a process of its own, with the job definition's environment (the function's contract, without the routing
 variables) plus the request's `containerOverrides.environment`, against the same local S3 endpoint, through a
-proxy that records its S3 calls (`tools.s3_wire`), so the demo proves copy, verify, delete for it too.
+proxy that records its S3 calls (`local.s3_proxy`), so the demo proves copy, verify, delete for it too.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from botocore.awsrequest import AWSResponse
 
 from imagery_archive.archiving.outcomes import ObjectResult, Outcome
 from imagery_archive.s3.keys import ObjectLocation
-from tools.local_function import Invocation
-from tools.s3_wire import RecordingProxy
+from imagery_archive_cli.local.function import Invocation
+from imagery_archive_cli.local.s3_proxy import S3Proxy
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL_JOB_QUEUE = "arn:aws:batch:us-east-1:000000000000:job-queue/imagery-archive-local"
@@ -106,7 +106,7 @@ def job_environment(function_env: Mapping[str, str], job: SubmittedJob, endpoint
 
 def run_job(job: SubmittedJob, function_env: Mapping[str, str], log: TextIO) -> tuple[Invocation, int]:
     """Run `python -m imagery_archive.job` for `job`; what it did (from its logs and S3 calls), its exit code."""
-    with RecordingProxy(function_env["AWS_ENDPOINT_URL"]) as proxy:
+    with S3Proxy(function_env["AWS_ENDPOINT_URL"]) as proxy:
         started = time.perf_counter()
         finished = subprocess.run(
             [sys.executable, "-m", "imagery_archive.job"],

@@ -9,9 +9,9 @@ Safe to interrupt and rerun: Ctrl-C finishes the object in progress and stops (p
 at once; nothing is deleted that isn't archived and verified either way). A rerun skips what is done,
 completes anything half-done, and skips originals tagged as failed until they are uploaded again.
 
-    python -m tools.backfill --input-bucket IN --output-bucket OUT [--prefix P] [--dry-run] [--limit N]
+    imagery-archive backfill --input-bucket IN --output-bucket OUT [--prefix P] [--dry-run] [--limit N]
 
-`--engine s3-batch` runs the deployed function from an S3 Batch Operations job instead (tools.batch_backfill),
+`--engine s3-batch` runs the deployed function from an S3 Batch Operations job instead (`batch_backfill`),
 for whole archives; `--retry-failed` reprocesses the originals tagged failed, clearing the tag, with either engine.
 """
 
@@ -38,10 +38,10 @@ from imagery_archive.errors import SettingsError
 from imagery_archive.s3.keys import Destinations, ObjectLocation, is_imagery_key
 from imagery_archive.s3.storage import ImageryStore
 from imagery_archive.settings import SERVICE_NAME, FunctionSettings
-from tools import batch_backfill
-from tools.cli import Parser, fail, size
-from tools.failed_originals import clear_failure_mark, failed_originals
-from tools.local_function import LocalFunction
+from imagery_archive_cli.console import Parser, fail, size
+from imagery_archive_cli.local.function import LocalFunction
+from imagery_archive_cli.operations import batch_backfill
+from imagery_archive_cli.operations.failed import clear_failure_mark, failed_originals
 
 NEEDS_ATTENTION = (Outcome.FAILED, Outcome.RETRY, Outcome.SOURCE_CHANGED, Outcome.NEEDS_ATTENTION)
 """Outcomes listed with their reasons after the summary: each object is still in the input bucket."""
@@ -199,7 +199,7 @@ def function_environment(args: argparse.Namespace, scratch: str) -> dict[str, st
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = Parser(prog="python -m tools.backfill", description=__doc__.split("\n\n")[0])
+    parser = Parser(prog="imagery-archive backfill", description=__doc__.split("\n\n")[0])
     parser.add_argument("--input-bucket", required=True, help="bucket holding the originals")
     parser.add_argument("--output-bucket", required=True, help="bucket receiving output/ and archive/")
     parser.add_argument("--prefix", default="", help="only keys starting with this")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from imagery_archive.s3.storage import FAILURE_TAG
-from tools import large_scene_demo
-from tools.cli import size, table
-from tools.demo_run import BROKEN_KEY, DemoRun
-from tools.local_function import S3Call
+from imagery_archive_cli.console import size, table
+from imagery_archive_cli.demo import large_scenes as large_scene_demo
+from imagery_archive_cli.demo.run import BROKEN_KEY, DemoRun
+from imagery_archive_cli.local.function import S3Call
 
 
 def money(dollars: float) -> str:

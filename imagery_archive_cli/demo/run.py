@@ -23,13 +23,14 @@ from tqdm import tqdm
 from imagery_archive.archiving.outcomes import ObjectResult
 from imagery_archive.s3.storage import FAILURE_TAG, REASON_TAG
 from imagery_archive.settings import SERVICE_NAME
-from tools import large_scene_demo, pricing
-from tools.demo_catalog import stac_report
-from tools.demo_proof import Proof, prove_order, sha256_b64
-from tools.figures import Comparison, side_by_side
-from tools.local_function import Invocation, LocalFunction
-from tools.local_s3 import create_pipeline_buckets, local_s3, s3_client
-from tools.samples import SAMPLE_DATA
+from imagery_archive_cli.costs import pricing
+from imagery_archive_cli.demo import large_scenes as large_scene_demo
+from imagery_archive_cli.demo.catalog import stac_report
+from imagery_archive_cli.demo.figures import Comparison, side_by_side
+from imagery_archive_cli.demo.proof import Proof, prove_order, sha256_b64
+from imagery_archive_cli.demo.samples import SAMPLE_DATA
+from imagery_archive_cli.local.function import Invocation, LocalFunction
+from imagery_archive_cli.local.s3_server import create_pipeline_buckets, local_s3, s3_client
 
 INPUT_BUCKET = "imagery-input-demo"
 OUTPUT_BUCKET = "imagery-output-demo"
@@ -86,7 +87,7 @@ class DemoRun:
     log: Path
     seconds: float
     paths: dict[str, str] = field(default_factory=dict)
-    """Key -> which path archived it: the function, or the large-scene batch job (`tools.large_scene_demo`)."""
+    """Key -> which path archived it: the function, or the large-scene batch job (`demo.large_scenes`)."""
     submitted: list[large_scene_demo.SubmittedJob] = field(default_factory=list)
 
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tools.catalog import CATALOG_FILE, build_catalog
+from imagery_archive_cli.catalogue.catalog import CATALOG_FILE, build_catalog
 
 EXAMPLE_ITEM = "output/scenes/RGB.byte.json"
 

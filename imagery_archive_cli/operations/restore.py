@@ -6,7 +6,7 @@ what the restores cost and how long the tier takes, and asks (or `--yes`). Safe 
 already requested or done are not requested again, and originals already fetched (same size) are skipped;
 a download appears under its name only once complete. `--wait` polls until every original is fetched.
 
-    python -m tools.restore --output-bucket B --prefix archive/2024/ --tier Bulk --days 7 \\
+    imagery-archive restore --output-bucket B --prefix archive/2024/ --tier Bulk --days 7 \\
         [--copy-to BUCKET/PREFIX | --download DIR] [--engine local|s3-batch] [--yes] [--wait]
 
 `--engine s3-batch` requests the restores as one S3 Batch Operations job (S3InitiateRestoreObject), for
@@ -30,9 +30,17 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from imagery_archive.s3.storage import error_code
-from tools import job_costs
-from tools.cli import Parser, fail, size
-from tools.s3_batch import JobTarget, ManifestEntry, follow, job_name, manifest_csv, report_spec, upload_manifest
+from imagery_archive_cli.console import Parser, fail, size
+from imagery_archive_cli.costs import job_costs
+from imagery_archive_cli.operations.s3_batch import (
+    JobTarget,
+    ManifestEntry,
+    follow,
+    job_name,
+    manifest_csv,
+    report_spec,
+    upload_manifest,
+)
 
 TIERS = ("Expedited", "Standard", "Bulk")
 ARCHIVED, RESTORING, RESTORED, READABLE = "archived", "restore in progress", "restored", "readable"
@@ -242,7 +250,7 @@ def run(client: Any, args: argparse.Namespace) -> int:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = Parser(prog="python -m tools.restore", description=__doc__.split("\n\n")[0])
+    parser = Parser(prog="imagery-archive restore", description=__doc__.split("\n\n")[0])
     parser.add_argument("--output-bucket", required=True, help="the bucket holding archive/")
     parser.add_argument("--prefix", default="archive/", help="restore the objects under this (default archive/)")
     parser.add_argument("--archive-prefix", default="archive/", help="left out of fetched names (default archive/)")

@@ -6,7 +6,7 @@ the function measures it), PSNR over the same pixels, and time. The function ada
 each image (16-bit imagery is kept lossless whatever the codec, WEBP needs 3 bands, paletted images
 stay lossless), so the table shows the encoding actually used, once per distinct result.
 
-    python -m tools.choose_settings IMAGE [IMAGE ...] [--target-ssim 0.95] [--plot rd.png] [--qualities 30,50,75]
+    imagery-archive choose-settings IMAGE [IMAGE ...] [--target-ssim 0.95] [--plot rd.png] [--qualities 30,50,75]
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from imagery_archive.errors import PermanentError
 from imagery_archive.imaging.compress import compress, open_image
 from imagery_archive.imaging.profiles import CODECS, CompressionProfile
 from imagery_archive.imaging.quality import read_preview
-from tools.cli import Parser, fail, size, table
+from imagery_archive_cli.console import Parser, fail, size, table
 
 DEFAULT_QUALITIES = (30, 50, 65, 75, 85, 95)
 LOSSY = tuple(name for name, codec in CODECS.items() if codec.lossy)
@@ -268,7 +268,7 @@ def check_readable(path: Path) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = Parser(prog="python -m tools.choose_settings", description=__doc__.split("\n\n")[0])
+    parser = Parser(prog="imagery-archive choose-settings", description=__doc__.split("\n\n")[0])
     parser.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="local image files (any GDAL format)")
     parser.add_argument("--target-ssim", type=_target, default=0.95, help="SSIM to reach, 0-1 (default 0.95)")
     parser.add_argument("--plot", type=Path, default=Path("demo_out/rd.png"), help="PNG to write (default %(default)s)")

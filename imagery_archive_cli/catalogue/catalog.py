@@ -1,6 +1,6 @@
 """A static STAC catalog of the output bucket: one Collection of every Item the function wrote.
 
-    python -m tools.catalog --output-bucket B [--prefix output/] [--out DIR] [--collection-id ID]
+    imagery-archive catalog --output-bucket B [--prefix output/] [--out DIR] [--collection-id ID]
 
 Reads the Items under the prefix (each `scene.json` beside its `scene.tif`), validates every one
 offline, and writes `catalog.json` (the root) and `collection.json` (extent from the Items,
@@ -24,11 +24,10 @@ import boto3
 import pystac
 from botocore.exceptions import ClientError
 
-from imagery_archive.catalogue.item import FIELD_PREFIX
-from imagery_archive.catalogue.scene_facts import ITEM_CONTENT_TYPE
+from imagery_archive.catalogue.scene_facts import FIELD_PREFIX, ITEM_CONTENT_TYPE
 from imagery_archive.settings import SERVICE_NAME
-from tools.cli import Parser, fail
-from tools.stac_validation import validate
+from imagery_archive_cli.catalogue.stac_validation import validate
+from imagery_archive_cli.console import Parser, fail
 
 CATALOG_FILE = "catalog.json"
 COLLECTION_FILE = "collection.json"
@@ -183,7 +182,7 @@ def _write_folder(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = Parser(prog="python -m tools.catalog", description=__doc__.split("\n\n")[0])
+    parser = Parser(prog="imagery-archive catalog", description=__doc__.split("\n\n")[0])
     parser.add_argument("--output-bucket", required=True, help="the bucket the function writes to")
     parser.add_argument("--prefix", default="output/", help="where the COGs and Items are (default output/)")
     parser.add_argument("--out", type=Path, help="write the catalog to this folder instead of the bucket")

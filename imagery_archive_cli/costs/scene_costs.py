@@ -5,20 +5,24 @@ An estimate, not a measurement: the time model takes the compress rate measured 
 it with the list prices below (stated with their region and date; pass your own with `--prices`). S3
 requests and storage cost the same on both paths and are left out.
 
-    python -m tools.scene_costs [--sizes-gb 10,50] [--compress-s-per-gib 17.5] [--download-mb-s 100]
+    imagery-archive costs [--sizes-gb 10,50] [--compress-s-per-gib 17.5] [--download-mb-s 100]
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from tools.cli import table
-from tools.pricing import LAMBDA_PER_GB_SECOND, LAMBDA_PER_MILLION_REQUESTS, LIST_PRICES_AS_OF, PRICES_REGION
+from imagery_archive_cli.console import Parser, table
+from imagery_archive_cli.costs.pricing import (
+    LAMBDA_PER_GB_SECOND,
+    LAMBDA_PER_MILLION_REQUESTS,
+    LIST_PRICES_AS_OF,
+    PRICES_REGION,
+)
 
 GB = 1000**3
 GiB = 1024**3
@@ -146,7 +150,7 @@ def load_prices(path: Path | None) -> ComputePrices:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.scene_costs", description=__doc__.split("\n\n")[0])
+    parser = Parser(prog="imagery-archive costs", description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes-gb", default="10,50", help="scene sizes, GB (default 10,50)")
     parser.add_argument(
         "--compress-s-per-gib",

@@ -148,7 +148,7 @@ def lambda_job_request(
             "LambdaInvoke": {
                 "FunctionArn": target.function_arn,
                 "InvocationSchemaVersion": "2.0",
-                "UserArguments": {"requestedBy": "tools.backfill"},
+                "UserArguments": {"requestedBy": "imagery-archive backfill"},
             }
         },
         "Report": report_spec(target),

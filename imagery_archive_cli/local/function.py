@@ -14,7 +14,6 @@ import contextlib
 import logging
 import os
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -24,7 +23,8 @@ from typing import Any, TextIO
 from imagery_archive.archiving.outcomes import ObjectResult
 from imagery_archive.entrypoints.large_scene_routing import LargeSceneJobs
 from imagery_archive.entrypoints.pipeline import LambdaHandler, Pipeline, RetryableError, lambda_handler
-from tools.events import event_for_objects
+from imagery_archive_cli.local.events import event_for_objects
+from imagery_archive_cli.local.s3_calls import CallTrail, S3Call
 
 
 @dataclass(frozen=True)
@@ -35,55 +35,6 @@ class LambdaContext:
     memory_limit_in_mb: int = 3008
     invoked_function_arn: str = "arn:aws:lambda:us-east-1:000000000000:function:imagery-archive-local"
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-
-
-RESPONSE_FIELDS = ("ContentLength", "ETag", "StorageClass", "ChecksumSHA256", "VersionId")
-
-
-@dataclass(frozen=True)
-class S3Call:
-    """One S3 request the function made, with its parameters and what S3 answered."""
-
-    operation: str
-    params: Mapping[str, Any]
-    status: int
-    response: Mapping[str, Any]
-
-    @property
-    def bucket(self) -> str:
-        return str(self.params.get("Bucket", ""))
-
-    @property
-    def key(self) -> str:
-        return str(self.params.get("Key", ""))
-
-
-class CallTrail:
-    """Records every call an S3 client makes, in order (thread-safe: downloads use several threads)."""
-
-    def __init__(self) -> None:
-        self.calls: list[S3Call] = []
-        self._lock = threading.Lock()
-
-    def attach(self, client: Any) -> None:
-        client.meta.events.register("provide-client-params.s3", self._remember_params)
-        client.meta.events.register("after-call.s3", self._record)
-
-    def detach(self, client: Any) -> None:
-        client.meta.events.unregister("provide-client-params.s3", self._remember_params)
-        client.meta.events.unregister("after-call.s3", self._record)
-
-    @staticmethod
-    def _remember_params(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-        context["trail-params"] = {name: value for name, value in params.items() if name != "Body"}
-
-    def _record(
-        self, http_response: Any, parsed: dict[str, Any], model: Any, context: dict[str, Any], **_: Any
-    ) -> None:
-        response = {name: parsed[name] for name in RESPONSE_FIELDS if name in parsed}
-        call = S3Call(model.name, context.get("trail-params", {}), http_response.status_code, response)
-        with self._lock:
-            self.calls.append(call)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """What storage costs per month: a small price table, stated with its region and date, overridable; and the
-list prices the cost estimates share (`tools.job_costs`, `tools.scene_costs`).
+list prices the cost estimates share (`imagery_archive_cli.costs.job_costs`, `imagery-archive costs`).
 
 The archive classes bill more than the bytes: S3 adds per-object index and metadata overhead to
 every GLACIER and DEEP_ARCHIVE object (8 KB billed at S3 Standard + 32 KB at the archive rate), and

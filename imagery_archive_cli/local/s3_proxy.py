@@ -1,5 +1,6 @@
 """A small HTTP proxy in front of a local S3 endpoint: adds a stated latency to every request, routes
-object reads to a second endpoint if asked, and records what it forwarded.
+object reads to a second endpoint if asked, and records what it forwarded (the one recording proxy of the
+demo, the benchmark and the tests).
 
 - Latency: S3 answers a request's first byte after some 20-60 ms (more for small ranged GETs); a
   server on 127.0.0.1 answers in well under 1 ms, which would flatter a reader that makes many
@@ -10,9 +11,11 @@ object reads to a second endpoint if asked, and records what it forwarded.
   (s3rver knows only its own keys and serves anonymous reads): the signature is moto's business.
 - Recording: every request's method, path, query and headers (tests check the pinning headers GDAL
   sends), and a hook called before each is forwarded (tests replace an object mid-read with it);
-  `log` appends one line per request (method, path, range, status, bytes) for the benchmark.
+  `calls` holds each answered request as the S3 API call it was (`s3_calls.S3Call`: the demo proves the
+  large-scene job's order of copy, verify and delete from them); `log` appends one line per request
+  (method, path, range, status, bytes) for the benchmark.
 
-`python -m tools.s3_proxy --upstream URL [--reads-upstream URL] --delay-ms 25` runs it in its own
+`python -m imagery_archive_cli.local.s3_proxy --upstream URL [--reads-upstream URL] --delay-ms 25` runs it in its own
 process (the benchmark does, so its CPU time is counted as the server's, never the function's).
 """
 
@@ -28,6 +31,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from imagery_archive_cli.local.s3_calls import S3Call, s3_call
 
 CHUNK = 1024 * 1024
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade"})
@@ -62,6 +67,7 @@ class S3Proxy:
         self.delay_s = delay_s
         self.on_request = on_request
         self.requests: list[RecordedRequest] = []
+        self.calls: list[S3Call] = []
         self.log = log.open("a", buffering=1) if log else None
         self._lock = threading.Lock()
         self._server = _Server(("127.0.0.1", port), _handler_for(self))
@@ -84,7 +90,10 @@ class S3Proxy:
         if self.log:
             self.log.close()
 
-    def logged(self, request: RecordedRequest, status: int, size: int) -> None:
+    def answered(self, request: RecordedRequest, status: int, headers: list[tuple[str, str]], size: int) -> None:
+        call = s3_call(request.method, request.path, request.headers, status, dict(headers))
+        with self._lock:
+            self.calls.append(call)
         if self.log:
             with self._lock:
                 self.log.write(
@@ -146,7 +155,7 @@ def _handler_for(proxy: S3Proxy) -> type[BaseHTTPRequestHandler]:
                 while piece := response.read(CHUNK):
                     self.wfile.write(piece)
             response.close()
-            proxy.logged(request, response.status, size)
+            proxy.answered(request, response.status, response.getheaders(), size)
 
         def _send_upstream(self, host: str, headers: dict[str, str], body: bytes | None) -> Any:
             """The upstream's response, over a connection this thread keeps open (reopened if closed)."""

@@ -1,4 +1,4 @@
-"""`tools.backfill --engine s3-batch`: the manifest, its cost, the job, its progress, its failures.
+"""`imagery-archive backfill --engine s3-batch`: the manifest, its cost, the job, its progress, its failures.
 
 The function ARN and role ARN are the stack's outputs `FunctionArn` and `BatchOperationsRoleArn`.
 """
@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from imagery_archive.s3.keys import Destinations
-from tools import job_costs
-from tools.cli import fail, size
-from tools.s3_batch import (
+from imagery_archive_cli.console import fail, size
+from imagery_archive_cli.costs import job_costs
+from imagery_archive_cli.operations.s3_batch import (
     JobTarget,
     ManifestEntry,
     failed_tasks,

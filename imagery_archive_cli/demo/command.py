@@ -7,10 +7,9 @@ the buckets (and from the S3 calls the function made): a table per image, the pr
 original was deleted before its archived copy was verified, what the run saves per month, and a
 side-by-side figure of originals and their COGs.
 
-The command line is here; the run is `tools.demo_run`, the proof of order `tools.demo_proof`, the
-report `tools.demo_report`.
+The command line is here; the run is `demo.run`, the proof of order `demo.proof`, the report `demo.report`.
 
-    python -m tools.demo [--out demo_out] [--quality 75] [--storage-class GLACIER] [--prices prices.json]
+    imagery-archive demo [--out demo_out] [--quality 75] [--storage-class GLACIER] [--prices prices.json]
 """
 
 from __future__ import annotations
@@ -20,17 +19,17 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from tools import pricing
-from tools.cli import Parser, fail
-from tools.demo_report import render
-from tools.demo_run import INPUT_BUCKET, OUTPUT_BUCKET, run_demo
-from tools.samples import bundled_samples
+from imagery_archive_cli.console import Parser, fail
+from imagery_archive_cli.costs import pricing
+from imagery_archive_cli.demo.report import render
+from imagery_archive_cli.demo.run import INPUT_BUCKET, OUTPUT_BUCKET, run_demo
+from imagery_archive_cli.demo.samples import bundled_samples
 
 ARCHIVE_CLASSES = ("GLACIER", "DEEP_ARCHIVE", "GLACIER_IR", "STANDARD_IA")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = Parser(prog="python -m tools.demo", description=__doc__.split("\n\n")[0])
+    parser = Parser(prog="imagery-archive demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("demo_out"), help="where the figure and logs go")
     parser.add_argument("--quality", type=_quality, default=75, help="JPEG/WEBP quality, 1-100 (default 75)")
     parser.add_argument(
