@@ -28,7 +28,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from imagery_archive.entrypoints.batch_job import EXIT_PERMANENT, EXIT_RETRY
+from imagery_archive.entrypoints.batch_exit_codes import EXIT_PERMANENT, EXIT_RETRY
 from infra.archive_job_resources import archive_job_role, log_group
 from infra.settings import PipelineSettings
 

@@ -31,14 +31,11 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
 from imagery_archive.archiving.outcomes import ObjectResult, Outcome
+from imagery_archive.entrypoints.batch_exit_codes import EXIT_DONE, EXIT_PERMANENT, EXIT_RETRY
 from imagery_archive.entrypoints.pipeline import Pipeline
 from imagery_archive.errors import SettingsError
 from imagery_archive.s3.storage import error_code
 from imagery_archive.settings import SERVICE_NAME, JobSource
-
-EXIT_DONE = 0
-EXIT_RETRY = 1
-EXIT_PERMANENT = 2
 
 
 def main() -> int:

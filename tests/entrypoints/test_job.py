@@ -19,9 +19,9 @@ import pytest
 from imagery_archive.entrypoints.batch_job import archive_for_batch
 from imagery_archive.entrypoints.pipeline import Pipeline
 from imagery_archive.settings import JobSource
-from tests.faults import failing
+from tests.support.faults import failing
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_data"
 
 

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.paths import ROOT
+
 FUNCTION_IMAGE = "imagery-archive-function:test"
 TEST_IMAGE = "imagery-archive-function-tests:test"
 LOCAL_CA_DIR = Path("/usr/local/share/ca-certificates")

@@ -22,9 +22,9 @@ from imagery_archive.s3.keys import Destinations, ObjectLocation
 from imagery_archive.s3.storage import ImageryStore
 from imagery_archive_cli.local.events import object_created_event, object_created_record
 from imagery_archive_cli.local.function import LambdaContext
-from tests.handler_support import cold_start
+from tests.support.function import cold_start
+from tests.support.paths import SAMPLES
 
-SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"
 COMPRESS = partial(compress, profile=CompressionProfile())
 
 

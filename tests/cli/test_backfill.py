@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
-from pathlib import Path
 
 import pytest
 
 from imagery_archive.archiving.outcomes import ObjectResult, Outcome
 from imagery_archive_cli.operations.backfill import backfill, main
+from tests.support.paths import SAMPLES
 
-SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"
 IMAGES = {"a/RGB.byte.tif": "RGB.byte.tif", "a/shade.tif": "shade.tif", "b/naip.TIF": "naip_rgbn_5m.tif"}
 
 

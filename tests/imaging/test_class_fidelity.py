@@ -179,7 +179,7 @@ def archived_encoding(buckets, key: str) -> str:
 def test_the_uploaders_tag_and_the_operators_prefixes_keep_objects_lossless(buckets, monkeypatch, tmp_path, zones):
     from imagery_archive_cli.local.events import event_for_objects  # noqa: PLC0415
     from imagery_archive_cli.local.function import LambdaContext  # noqa: PLC0415
-    from tests.handler_support import cold_start  # noqa: PLC0415 - the pipeline imports boto3 and reads env
+    from tests.support.function import cold_start  # noqa: PLC0415 - the pipeline imports boto3 and reads env
 
     handler = cold_start(
         monkeypatch, OUTPUT_BUCKET=buckets.output, CPL_TMPDIR=str(tmp_path), LOSSLESS_PREFIXES="landcover/,masks/"

@@ -24,9 +24,9 @@ from imagery_archive.s3.keys import Destinations
 from imagery_archive.s3.storage import ImageryStore, ObjectLocation
 from imagery_archive_cli.catalogue import catalog
 from imagery_archive_cli.catalogue.stac_validation import validate
-from tests.faults import failing
+from tests.support.faults import failing
+from tests.support.paths import SAMPLES
 
-SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"
 COMPRESS = partial(compress, profile=CompressionProfile())
 
 

@@ -1,6 +1,6 @@
 """The Lambda container image's recipe: linted, pinned, and pointing at a handler that exists.
 
-Nothing here builds the image: tests/test_container_runtime.py builds and runs it. These checks are quick and
+Nothing here builds the image: tests/container/test_container_runtime.py builds and runs it. These checks are quick and
 need no Docker engine; they catch what would otherwise fail only at `cdk deploy` time, or silently pick up a
 different GDAL or library version later.
 """
@@ -100,7 +100,7 @@ def test_the_lock_agrees_with_requirements_txt() -> None:
     """requirements.txt names the function's direct dependencies; the lock must hold each at the same version.
 
     NumPy is the exception: the image keeps the base image's NumPy (its `osgeo.gdal_array` is compiled against
-    it), so the lock has none; tests/test_container_runtime.py checks the NumPy the built image really has.
+    it), so the lock has none; tests/container/test_container_runtime.py checks the NumPy the built image really has.
     """
     locked = {name.lower(): version for name, version in _locked().items()}
     assert "numpy" not in locked, "a pip NumPy would shadow the one the base image's GDAL bindings are built for"
@@ -117,7 +117,7 @@ def test_the_lock_agrees_with_requirements_txt() -> None:
 
 def test_the_proxy_ca_is_seen_only_by_the_build_stage() -> None:
     """`PIP_EXTRA_CA_CERTS` is declared after the first FROM and before the second: the shipped stage never
-    has it, in its file system or its history (tests/test_container_runtime.py checks the built image)."""
+    has it, in its file system or its history (tests/container/test_container_runtime.py checks the built image)."""
     text = DOCKERFILE.read_text()
     stages = re.split(r"^FROM ", text, flags=re.MULTILINE)
     assert len(stages) == 3, "two stages: the packages, then the function's image"

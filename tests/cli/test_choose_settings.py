@@ -5,15 +5,14 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from osgeo import gdal
 
 from imagery_archive_cli.choosing.choose_settings import main, measure, recommend, settings
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_data"
 
 

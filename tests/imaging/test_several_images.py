@@ -13,7 +13,7 @@ from imagery_archive.imaging.compress import compress
 from imagery_archive.imaging.profiles import CompressionProfile
 from imagery_archive_cli.local.events import event_for_objects
 from imagery_archive_cli.local.function import LambdaContext
-from tests.handler_support import cold_start, outcomes
+from tests.support.function import cold_start, outcomes
 
 pytestmark = pytest.mark.usefixtures("production_gdal")
 

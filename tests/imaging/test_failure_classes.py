@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import threading
-from pathlib import Path
 
 import boto3
 import pytest
@@ -17,9 +16,8 @@ from imagery_archive.imaging.compress import compress
 from imagery_archive.imaging.profiles import CompressionProfile
 from imagery_archive_cli.local.events import event_for_objects
 from imagery_archive_cli.local.function import LambdaContext
-from tests.handler_support import cold_start
-
-SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"
+from tests.support.function import cold_start
+from tests.support.paths import SAMPLES
 
 # GDAL itself reports the failed allocation, from inside its own block pipeline, as its allocators do
 # (CPLE_OutOfMemory, "Out of memory allocating ..."): a VRT pixel function over a real image, run by
@@ -30,7 +28,6 @@ OUT_OF_MEMORY_VRT = """<VRTDataset rasterXSize="791" rasterYSize="718">
     <PixelFunctionLanguage>Python</PixelFunctionLanguage>
     <PixelFunctionCode><![CDATA[
 from osgeo import gdal
-from tests.handler_support import cold_start
 def out_of_memory(in_ar, out_ar, xoff, yoff, xsize, ysize, raster_xsize, raster_ysize, buf_radius, gt, **kw):
     if yoff >= 512:
         gdal.Error(gdal.CE_Failure, gdal.CPLE_OutOfMemory, "Out of memory allocating 1048576 bytes")

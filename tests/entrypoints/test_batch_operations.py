@@ -29,11 +29,11 @@ from imagery_archive.entrypoints.batch_operations import (
 from imagery_archive.s3.keys import ObjectLocation
 from imagery_archive_cli.local.events import event_for_objects
 from imagery_archive_cli.local.function import LambdaContext
-from tests.faults import failing
-from tests.handler_support import cold_start
-from tests.test_handler import SAMPLES, put
+from tests.entrypoints.test_handler import SAMPLES, put
+from tests.support.faults import failing
+from tests.support.function import cold_start
+from tests.support.paths import EVENTS
 
-EVENTS = Path(__file__).resolve().parent / "events"
 SAMPLE_BUCKET = "amzn-s3-demo-bucket"
 SCHEMAS = ["1.0", "2.0"]
 

@@ -24,8 +24,8 @@ from imagery_archive.entrypoints.batch_operations import task_location
 from imagery_archive.s3.keys import Destinations
 from imagery_archive_cli.operations import backfill
 from imagery_archive_cli.operations.s3_batch import ManifestEntry, inventory_entries, manifest_csv, parse_report
-from tests.batch_requests import ACCOUNT, expected_create_job
-from tests.test_handler import put
+from tests.entrypoints.test_handler import put
+from tests.support.batch_requests import ACCOUNT, expected_create_job
 
 JOB_ID = "f3cc4f60-61f6-4a2b-8a21-d07600c373ce"
 FUNCTION_ARN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:ImageryArchive-Compression"

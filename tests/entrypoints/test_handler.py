@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -14,10 +13,9 @@ from imagery_archive import FUNCTION_ROOT
 from imagery_archive.entrypoints.pipeline import RetryableError
 from imagery_archive_cli.local.events import event_for_objects
 from imagery_archive_cli.local.function import LambdaContext
-from tests.faults import failing
-from tests.handler_support import cold_start, outcomes
-
-SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"
+from tests.support.faults import failing
+from tests.support.function import cold_start, outcomes
+from tests.support.paths import SAMPLES
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ parameter fails the test) and answers as Batch does. S3 is the local server, as 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import boto3
 import pytest
@@ -33,10 +32,10 @@ from imagery_archive.s3.storage import ImageryStore
 from imagery_archive.settings import FunctionSettings, LargeSceneRouting
 from imagery_archive_cli.local.events import event_for_objects, object_created_event, object_created_record
 from imagery_archive_cli.local.function import LambdaContext
-from tests.handler_support import cold_start, outcomes
-from tests.test_handler import emitted_metrics, put
+from tests.entrypoints.test_handler import emitted_metrics, put
+from tests.support.function import cold_start, outcomes
+from tests.support.paths import SAMPLES
 
-SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"
 BATCH_JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 """Batch's rule for job names (SubmitJob's documentation): up to 128, alphanumeric first, then also - and _."""
 QUEUE = "arn:aws:batch:us-east-1:123456789012:job-queue/large-scenes"

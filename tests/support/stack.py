@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from aws_cdk import App, Stack
 from aws_cdk.assertions import Template
 
 from app import STACK_NAME, build_app
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 # The CLI adds each resource's construct path to its metadata; tests find resources by that path.
 PATH_METADATA = {"aws:cdk:enable-path-metadata": True}
 IMPORTED_BUCKETS = {"inputBucketName": "survey-uploads", "outputBucketName": "survey-archive"}

@@ -17,7 +17,7 @@ from botocore.stub import Stubber
 
 from imagery_archive_cli.operations import restore
 from imagery_archive_cli.operations.s3_batch import JobTarget
-from tests.batch_requests import ACCOUNT, expected_create_job
+from tests.support.batch_requests import ACCOUNT, expected_create_job
 
 ORIGINALS = {
     "archive/2024/a.ntf": ("GLACIER", b"nitf original " * 100),

@@ -20,9 +20,9 @@ from imagery_archive.imaging.compress import compress
 from imagery_archive.imaging.profiles import CompressionProfile
 from imagery_archive.s3.keys import Destinations, ObjectLocation
 from imagery_archive.s3.storage import ImageryStore
-from tests.faults import failing
+from tests.support.faults import failing
+from tests.support.paths import SAMPLES
 
-SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"
 COMPRESS = partial(compress, profile=CompressionProfile())
 
 

@@ -22,10 +22,10 @@ from imagery_archive_cli.demo.run import BROKEN_KEY, INPUT_BUCKET, OUTPUT_BUCKET
 from imagery_archive_cli.demo.samples import bundled_samples
 from imagery_archive_cli.local.function import Invocation, S3Call
 from imagery_archive_cli.local.s3_server import reset
-from tests.test_stac import geotransform_outline, polygon
+from tests.catalogue.test_stac import geotransform_outline, polygon
+from tests.support.paths import SAMPLES
 
 GB = 1024**3
-SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"
 
 
 @pytest.fixture(scope="module")

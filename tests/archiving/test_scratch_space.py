@@ -18,9 +18,9 @@ from imagery_archive.entrypoints.pipeline import RetryableError
 from imagery_archive.s3.checksums import MiB
 from imagery_archive_cli.local.events import event_for_objects
 from imagery_archive_cli.local.function import LambdaContext
-from tests.handler_support import ColdStart, cold_start
+from tests.support.function import ColdStart, cold_start
+from tests.support.paths import SAMPLES
 
-SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"
 SCRATCH_SIZE = 16 * MiB
 
 

@@ -14,7 +14,7 @@ from imagery_archive.s3.archive_proof import DownloadedBytesProof
 from imagery_archive.s3.checksums import MiB, copy_part_size, file_checksums
 from imagery_archive.s3.keys import ObjectLocation
 from imagery_archive.s3.storage import ImageryStore, archive_problems, tag_value
-from tests.faults import failing
+from tests.support.faults import failing
 
 
 def b64_sha256(data: bytes) -> str:

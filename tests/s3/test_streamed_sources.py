@@ -22,8 +22,8 @@ from imagery_archive.s3.keys import Destinations, ObjectLocation
 from imagery_archive.s3.source_access import ReadMode, SourceReading
 from imagery_archive.s3.storage import ImageryStore
 from imagery_archive_cli.local.s3_proxy import S3Proxy
+from tests.support.paths import SAMPLES
 
-SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"
 STREAM = SourceReading("stream", gdal_sends_headers=True)
 FORMATS = {
     "GeoTIFF, striped": "RGB.byte.tif",

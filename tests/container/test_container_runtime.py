@@ -1,6 +1,6 @@
 """The function's image as it ships: built, run through its own Lambda entry point, and tested on its own GDAL.
 
-The image (tests/container_support.py builds it once per session) runs as Lambda runs it: read-only but for
+The image (tests/support/container.py builds it once per session) runs as Lambda runs it: read-only but for
 /tmp, an unprivileged user, the stack's memory size and environment, and Lambda's own variables, its entry
 point (`python3 -m awslambdaric handler.handler`) taking events from a Runtime API on 127.0.0.1
 (tools/runtime_api.py) and reaching the local S3 server (moto) through AWS_ENDPOINT_URL. Then the GDAL-core,
@@ -24,8 +24,8 @@ from imagery_archive_cli.local.events import event_for_objects
 from imagery_archive_cli.local.s3_server import FAKE_CREDENTIALS
 from infra.compression_function import function_environment
 from infra.settings import PipelineSettings
-from tests.container_support import ROOT, docker, extra_ca_certificates, logs_of, running, summary
-from tests.handler_support import outcomes
+from tests.support.container import ROOT, docker, extra_ca_certificates, logs_of, running, summary
+from tests.support.function import outcomes
 from tests.support.runtime_api import RuntimeApi, lambda_environment
 
 pytestmark = [pytest.mark.container, pytest.mark.slow]
@@ -39,14 +39,14 @@ SCENES = {
 }
 """Two real scenes, under keys S3 URL-encodes (spaces, '+'), as uploads would name them."""
 IN_IMAGE_TESTS = [
-    "tests/test_compress.py",
-    "tests/test_quality.py",
-    "tests/test_profiles.py",
-    "tests/test_storage.py",
-    "tests/test_archive_job.py",
-    "tests/test_metadata_domains.py",
-    "tests/test_class_fidelity.py",
-    "tests/test_single_pass.py",
+    "tests/imaging/test_compress.py",
+    "tests/imaging/test_quality.py",
+    "tests/imaging/test_profiles.py",
+    "tests/s3/test_storage.py",
+    "tests/archiving/test_archive_job.py",
+    "tests/imaging/test_metadata_domains.py",
+    "tests/imaging/test_class_fidelity.py",
+    "tests/imaging/test_single_pass.py",
 ]
 """The GDAL core, the S3 layer and the job: everything that runs in the function but its Lambda wiring; the
 fidelity tests (NITF metadata domains, class maps), some of which only GDAL >= 3.8 can run; and the COG
@@ -121,7 +121,7 @@ def test_the_image_archives_real_scenes_through_its_own_lambda_entry_point(funct
 def test_gdal_core_s3_and_job_tests_pass_inside_the_image(test_image, function_image):
     """The function's modules as installed in /var/task, on the image's GDAL, NumPy and Python."""
     mounts = []
-    for path in ("tests", "tools", "bench", "sample_data", "pyproject.toml"):  # tools: the local S3 endpoint
+    for path in ("tests", "imagery_archive_cli", "bench", "sample_data", "pyproject.toml"):  # the local S3 endpoint
         mounts += ["--volume", f"{ROOT / path}:/src/{path}:ro"]
     env = ["--env", "PYTHONPATH=/opt/python:/var/task", "--env", "PYTHONDONTWRITEBYTECODE=1", "--env", "HOME=/tmp"]
     result = docker(

@@ -31,9 +31,9 @@ from imagery_archive.imaging.profiles import CompressionProfile
 from imagery_archive.s3.checksums import GiB
 from imagery_archive.s3.keys import Destinations
 from imagery_archive.s3.storage import ImageryStore, ObjectLocation
-from tests.faults import failing
+from tests.support.faults import failing
+from tests.support.paths import SAMPLES
 
-SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"
 COMPRESS = partial(compress, profile=CompressionProfile())
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from botocore.awsrequest import AWSResponse
 
 from imagery_archive.s3.keys import ObjectLocation
-from tests.handler_support import cold_start
+from tests.support.function import cold_start
 
 SLOW_DOWN = (
     b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>'
