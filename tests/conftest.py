@@ -216,7 +216,7 @@ def rgb_strip(derived_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def template():
     """The template `cdk synth` makes from cdk.json's context."""
-    from stack_support import synth_template  # noqa: PLC0415 - CDK loads only for the tests that use it
+    from tests.support.stack import synth_template  # noqa: PLC0415 - CDK loads only for the tests that use it
 
     return synth_template()
 
@@ -224,6 +224,6 @@ def template():
 @pytest.fixture(scope="session")
 def imported():
     """The template when the stack imports existing buckets."""
-    from stack_support import IMPORTED_BUCKETS, synth_template  # noqa: PLC0415
+    from tests.support.stack import IMPORTED_BUCKETS, synth_template  # noqa: PLC0415
 
     return synth_template(**IMPORTED_BUCKETS)

@@ -30,7 +30,7 @@ from imagery_archive.s3.keys import ObjectLocation
 from imagery_archive_cli.local.function import Invocation
 from imagery_archive_cli.local.s3_proxy import S3Proxy
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 LOCAL_JOB_QUEUE = "arn:aws:batch:us-east-1:000000000000:job-queue/imagery-archive-local"
 LOCAL_JOB_DEFINITION = "arn:aws:batch:us-east-1:000000000000:job-definition/imagery-archive-local:1"
 ROUTING_VARIABLES = ("LARGE_SCENE_JOB_QUEUE", "LARGE_SCENE_JOB_DEFINITION", "LARGE_SCENE_BYTES")

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 from aws_cdk.assertions import Template
-from stack_support import logical_id, synth_template
 
 from infra.settings import SettingsError
+from tests.support.stack import logical_id, synth_template
 
 
 def _role_id(template: Template) -> str:

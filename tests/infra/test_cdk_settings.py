@@ -10,13 +10,13 @@ import re
 from typing import Any
 
 import pytest
-from stack_support import ROOT, cdk_json_context
 
 from imagery_archive.errors import SettingsError
 from imagery_archive.imaging.profiles import CompressionProfile
 from imagery_archive.settings import FunctionSettings
 from infra.compression_function import function_environment
 from infra.settings import CONTEXT_KEYS, DEFAULT_SUFFIXES, PipelineSettings
+from tests.support.stack import ROOT, cdk_json_context
 
 
 def test_defaults_are_safe_for_large_scenes_and_keep_the_archive() -> None:

@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk.assertions import Template
-from stack_support import logical_id, synth_template
+
+from tests.support.stack import logical_id, synth_template
 
 
 def _function_role_statements(template: Template) -> list[dict[str, Any]]:

@@ -16,7 +16,8 @@ import re
 from pathlib import Path
 
 import pytest
-from stack_support import ROOT, cdk_json_context, synth_stack
+
+from tests.support.stack import ROOT, cdk_json_context, synth_stack
 
 CDK_CLI = ROOT / "node_modules" / "aws-cdk" / "lib" / "index.js"
 

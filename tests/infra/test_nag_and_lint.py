@@ -18,7 +18,8 @@ from aws_cdk import Stack
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Template
 from cfnlint.api import lint_file
-from stack_support import ROOT, synth_stack
+
+from tests.support.stack import ROOT, synth_stack
 
 CONFIGURATIONS = {
     "defaults": {},

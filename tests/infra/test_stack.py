@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 from aws_cdk.assertions import Annotations, Match, Template
-from stack_support import IMPORTED_BUCKETS, logical_id, synth_stack, synth_template
 
 from imagery_archive import FUNCTION_ROOT
 from imagery_archive.entrypoints.large_scene_routing import default_threshold
+from tests.support.stack import IMPORTED_BUCKETS, logical_id, synth_stack, synth_template
 
 DEFAULT_SUFFIXES = [".tif", ".tiff", ".TIF", ".TIFF", ".ntf", ".nitf", ".NTF", ".NITF", ".jp2", ".JP2"]
 LAMBDA_SRC = FUNCTION_ROOT

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Template
 from cfnlint.api import lint_file
-from stack_support import logical_id, synth_stack, synth_template
 
 from imagery_archive.entrypoints.large_scene_routing import default_threshold, largest_original_for_scratch
 from infra.settings import PipelineSettings, SettingsError
+from tests.support.stack import logical_id, synth_stack, synth_template
 
 MiB = 1024 * 1024
 ARCHIVE_JOB_SIDS = (
