@@ -1,12 +1,12 @@
 """The contenders that run Python, each as `python -m bench.contenders NAME SPEC_JSON` in a fresh process.
 
-- `ours`: the real Lambda handler (`imagery_archive.entrypoints.lambda_function`), imported as a cold start imports it,
-  with its environment, fed the S3 event of the uploaded scene.
+- `ours`: the real Lambda handler, built as its cold start builds it (`imagery_archive.entrypoints.lambda_function`:
+  `lambda_handler(Pipeline.from_env())`), with its environment, fed the S3 event of the uploaded scene.
 - `reference`: the reference design's handler logic (the AWS blog's): download the original to
   /tmp, `gdal.Translate` it to a COG with JPEG quality 75 on one thread, upload the COG, upload the
   original a second time into Glacier, delete the original. boto3's default transfer settings.
 
-- `job`: the large-scene batch job's entry point (`imagery_archive.job.main`, what `python3 -m
+- `job`: the large-scene batch job's entry point (`entrypoints.batch_job`, what `python3 -m
   imagery_archive.job` runs on AWS Batch), with the environment Batch gives it: the function's contract
   plus `SOURCE_BUCKET`, `SOURCE_KEY` and `SOURCE_ETAG`.
 
@@ -36,11 +36,13 @@ that stands for it (`reference`, `gdal_translate`, the rate-distortion's referen
 def run_ours(spec: dict[str, Any]) -> None:
     from osgeo import gdal  # noqa: PLC0415
 
-    from imagery_archive.entrypoints import lambda_function as function  # noqa: PLC0415 - the import is the cold start being measured
+    from imagery_archive.entrypoints.pipeline import Pipeline, lambda_handler  # noqa: PLC0415 - the cold start
 
-    counter = S3ByteCounter().attach(function.PIPELINE.store.client)
+    pipeline = Pipeline.from_env()  # what the Lambda entry builds at its cold start
+    handler = lambda_handler(pipeline)
+    counter = S3ByteCounter().attach(pipeline.store.client)
     started = time.perf_counter()
-    response = function.handler(spec["event"], LambdaContext(memory_limit_in_mb=int(spec.get("memory_mb", 4096))))
+    response = handler(spec["event"], LambdaContext(memory_limit_in_mb=int(spec.get("memory_mb", 4096))))
     outcomes = [item["outcome"] for item in response["results"]]
     if outcomes != [Outcome.ARCHIVED]:
         raise SystemExit(f"the handler did not archive the scene: {response['results']}")
