@@ -17,8 +17,9 @@ Exit codes, which the job definition's retry strategy reads:
 `SOURCE_ETAG` and `SOURCE_VERSION_ID` name the upload the job was submitted for. A job that names a
 version archives that version, current or not (a newer version has a job of its own). A job that names
 only an ETag is for the current object: if the key now holds another upload (a re-upload while the
-job waited in the queue), that upload has an event, and a job, of its own: this one changes nothing and exits 0, logged and counted as "source changed", as the
-function treats an object replaced while it ran. A replacement between this check and the archive
+job waited in the queue), that upload has an event, and a job, of its own: this one changes nothing
+and exits 0, logged and counted as "source changed", as the function treats an object replaced while
+it ran. A replacement between this check and the archive
 copy is caught by the job's own conditions (`CopySourceIfMatch`, `IfMatch` on delete); whichever
 version the job archives, it deletes only that version, after verifying its copy.
 """
