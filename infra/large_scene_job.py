@@ -189,7 +189,8 @@ class LargeSceneJob(Construct):
         return rule
 
     def route_from(self, function: lambda_.Function, threshold_bytes: int) -> None:
-        """Let `function` submit objects of at least `threshold_bytes` here, and nothing else on AWS Batch."""
+        """Let `function` submit objects of at least `threshold_bytes` here, and find a live job of the same
+        upload first (ListJobs); nothing else on AWS Batch."""
         function.add_environment("LARGE_SCENE_JOB_QUEUE", self.queue.job_queue_arn)
         function.add_environment("LARGE_SCENE_JOB_DEFINITION", self.job_definition.job_definition_arn)
         function.add_environment("LARGE_SCENE_BYTES", str(threshold_bytes))
@@ -198,5 +199,17 @@ class LargeSceneJob(Construct):
                 sid="SubmitLargeSceneJobs",
                 actions=["batch:SubmitJob"],
                 resources=[self.queue.job_queue_arn, self.job_definition.job_definition_arn],
+            )
+        )
+        function.add_to_role_policy(
+            iam.PolicyStatement(sid="FindLiveLargeSceneJobs", actions=["batch:ListJobs"], resources=["*"])
+        )
+        assert function.role is not None  # the function's own role (`permissions`), never an imported one
+        Validations.of(function.role).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+                reason="Only batch:ListJobs is granted on '*': it takes no resource (AWS Batch's service "
+                "authorization reference), and reads job names and states only. A redelivered event uses it "
+                "to find its upload's live job instead of submitting a second one.",
             )
         )

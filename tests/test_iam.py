@@ -91,7 +91,8 @@ def _logs_and_queue_statements(template: Template) -> list[dict[str, Any]]:
 
 
 def _submit_large_scene_jobs_statement(template: Template) -> list[dict[str, Any]]:
-    """The function may submit jobs to its large-scene queue and job definition, and do nothing else on Batch."""
+    """The function may submit jobs to its large-scene queue and job definition, and list jobs (ListJobs takes no
+    resource) to find a live one of the same upload first; nothing else on Batch."""
     queue = logical_id(template, "AWS::Batch::JobQueue", "LargeScenes/Queue")
     definition = logical_id(template, "AWS::Batch::JobDefinition", "LargeScenes/JobDefinition")
     return [
@@ -100,7 +101,8 @@ def _submit_large_scene_jobs_statement(template: Template) -> list[dict[str, Any
             "Effect": "Allow",
             "Action": "batch:SubmitJob",
             "Resource": [{"Fn::GetAtt": [queue, "JobQueueArn"]}, {"Ref": definition}],
-        }
+        },
+        {"Sid": "FindLiveLargeSceneJobs", "Effect": "Allow", "Action": "batch:ListJobs", "Resource": "*"},
     ]
 
 
@@ -156,12 +158,13 @@ def test_function_role_has_no_managed_policies_and_only_lambda_may_assume_it(tem
 
 
 def test_no_policy_in_the_stack_allows_wildcard_actions_or_every_resource(template: Template) -> None:
-    """Except ECR's login token for pulling the large-scene job's image: that action takes no resource."""
+    """Except ECR's login token for pulling the large-scene job's image, and Batch's ListJobs (a live job of the same
+    upload, before SubmitJob): those actions take no resource."""
     for name, policy in template.find_resources("AWS::IAM::Policy").items():
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
             assert not any("*" in action for action in actions), f"{name} allows {actions}"
-            if actions != ["ecr:GetAuthorizationToken"]:
+            if actions not in (["ecr:GetAuthorizationToken"], ["batch:ListJobs"]):
                 assert statement["Resource"] != "*", f"{name} allows {actions} on every resource"
 
 

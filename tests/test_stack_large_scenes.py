@@ -270,7 +270,8 @@ def test_the_function_may_only_submit_jobs_to_that_queue_and_definition(template
                 _arn(template, "AWS::Batch::JobQueue", "LargeScenes/Queue", "JobQueueArn"),
                 _ref(template, "AWS::Batch::JobDefinition", "LargeScenes/JobDefinition"),
             ],
-        }
+        },
+        {"Sid": "FindLiveLargeSceneJobs", "Effect": "Allow", "Action": "batch:ListJobs", "Resource": "*"},
     ]
 
 
