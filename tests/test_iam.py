@@ -34,19 +34,19 @@ def _expected_s3_statements(
         {
             "Sid": "ReadUploadedImagery",
             "Effect": "Allow",
-            "Action": ["s3:GetObject", "s3:GetObjectTagging"],
+            "Action": ["s3:GetObject", "s3:GetObjectTagging", "s3:GetObjectVersion", "s3:GetObjectVersionTagging"],
             "Resource": input_objects,
         },
         {
             "Sid": "TagFailedUploads",
             "Effect": "Allow",
-            "Action": "s3:PutObjectTagging",
+            "Action": ["s3:PutObjectTagging", "s3:PutObjectVersionTagging"],
             "Resource": input_objects,
         },
         {
             "Sid": "DeleteArchivedUploads",
             "Effect": "Allow",
-            "Action": "s3:DeleteObject",
+            "Action": ["s3:DeleteObject", "s3:DeleteObjectVersion"],
             "Resource": input_objects,
         },
         {"Sid": "ListInputBucketForNotFound", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": input_arn},
@@ -153,7 +153,12 @@ def test_function_role_has_no_managed_policies_and_only_lambda_may_assume_it(tem
     role = template.find_resources("AWS::IAM::Role")[logical_id(template, "AWS::IAM::Role", "Compression/Role")]
     assert "ManagedPolicyArns" not in role["Properties"]
     assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"] == [
-        {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}}
+        {
+            "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}},
+            "Effect": "Allow",
+            "Principal": {"Service": "lambda.amazonaws.com"},
+        }
     ]
 
 

@@ -3,11 +3,15 @@
 The order is the safety argument. The original is deleted last, only after its archived copy has
 been verified, and only if it is still the version that was archived. Every step first looks at
 what is already there, so a duplicate delivery of a finished object is a no-op and a delivery of a
-half-finished one completes it. The compression step is passed in, so this module needs no GDAL;
-scratch space (`scratch`), the COG's metadata (`cog_metadata`), the checksums (`checksums`), how the
-original is read (`source_access`: streamed from S3 or downloaded) and what proves its archived copy
-(`archive_proof`: S3's own checksum or the downloaded bytes' SHA-256) are each in a module of their
-own: this one only orders the steps.
+half-finished one completes it; every write is conditional on what that look found, so a run that
+loses a race to another (a COG, Item, thumbnail or archived copy written meanwhile) looks again and
+places, reuses or stops, instead of replacing it. Keys S3 can't store are refused before any work.
+
+The compression step is passed in, so this module needs no GDAL; scratch space (`scratch`), the
+COG's metadata (`cog_metadata`), the checksums (`checksums`), how the original is read
+(`source_access`: streamed from S3 or downloaded) and what proves its archived copy (`archive_proof`:
+S3's own checksum or the downloaded bytes' SHA-256) are each in a module of their own: this one only
+orders the steps.
 """
 
 from __future__ import annotations

@@ -4,8 +4,11 @@ Safety rests on three S3 features used together: the archive is a server-side co
 original is still the version that was compressed (`CopySourceIfMatch`); the copy is checked by
 size and a SHA-256 that S3 computes itself, against the SHA-256 of the bytes the function read (a
 Glacier object can't be read back); and the original is deleted only if it is still that version
-(`IfMatch`), so a re-upload during processing is never lost. The checksum arithmetic, and the part
-layout of a multipart copy that it depends on, are in `checksums`.
+(`IfMatch`), so a re-upload during processing is never lost. Every write is conditional too
+(`WriteCondition`: `If-None-Match: *` where the key was free, `If-Match` over what was there), so two
+writers on one key (two uploads sharing a stem, duplicate deliveries, a stale run) never silently
+replace each other's work. The checksum arithmetic, and the part layout of a multipart copy that it
+depends on, are in `checksums`.
 """
 
 from __future__ import annotations
