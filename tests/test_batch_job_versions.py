@@ -8,6 +8,7 @@ it, on real imagery and the local S3 server.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from imagery_archive.entrypoints.batch_job import archive_for_batch
@@ -16,6 +17,8 @@ from imagery_archive.settings import JobSource
 from tests.test_job import job_env
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"
+S3_CLOCK_RESOLUTION = 1.1
+"""LastModified has whole seconds: uploads farther apart than this are told apart by it."""
 
 
 def put(buckets, key: str, sample: str) -> dict:
@@ -57,3 +60,33 @@ def test_a_job_for_the_current_version_archives_it(buckets, tmp_path, monkeypatc
     assert code == 0
     assert buckets.client.list_object_versions(Bucket=buckets.input).get("Versions", []) == []
     assert "archive/scenes/x.tif" in buckets.keys(buckets.output)
+
+
+def test_an_older_version_archived_late_leaves_the_newer_versions_cog_in_place(buckets, tmp_path):
+    from functools import partial  # noqa: PLC0415
+
+    from imagery_archive.archiving.steps import archive_object  # noqa: PLC0415
+    from imagery_archive.imaging.compress import compress  # noqa: PLC0415
+    from imagery_archive.imaging.profiles import CompressionProfile  # noqa: PLC0415
+    from imagery_archive.s3.keys import Destinations, ObjectLocation  # noqa: PLC0415
+    from imagery_archive.s3.storage import ImageryStore  # noqa: PLC0415
+
+    buckets.client.put_bucket_versioning(Bucket=buckets.input, VersioningConfiguration={"Status": "Enabled"})
+    older = put(buckets, "scenes/x.tif", "shade.tif")
+    time.sleep(S3_CLOCK_RESOLUTION)  # the newer upload is newer by LastModified, as uploads a second apart are
+    newer = put(buckets, "scenes/x.tif", "RGB.byte.tif")
+    store, destinations = ImageryStore(buckets.client), Destinations(buckets.output)
+    compress_image = partial(compress, profile=CompressionProfile())
+    archive_object(ObjectLocation(buckets.input, "scenes/x.tif"), store, destinations, compress_image, str(tmp_path))
+
+    def must_not_compress(*_, **__):
+        raise AssertionError("the newer upload's COG stands: the older version is archived, not compressed")
+
+    late = ObjectLocation(buckets.input, "scenes/x.tif", older["VersionId"])
+    report = archive_object(late, store, destinations, must_not_compress, str(tmp_path))
+
+    assert report.outcome == "archived"
+    cog = buckets.client.head_object(Bucket=buckets.output, Key="output/scenes/x.tif")["Metadata"]
+    assert cog["source-etag"] == newer["ETag"].strip('"'), "a late run never replaces a newer upload's COG"
+    assert buckets.client.list_object_versions(Bucket=buckets.input).get("Versions", []) == []
+    assert len(buckets.keys(buckets.output, "archive/")) == 2, "both versions archived"

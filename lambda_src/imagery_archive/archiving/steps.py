@@ -20,6 +20,7 @@ import os
 import shutil
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -148,7 +149,10 @@ def _describe(
     describe_scene: DescribeScene,
     report: JobReport,
 ) -> None:
-    """Write the COG's STAC Item and thumbnail: from the COG just made, or from the one published earlier."""
+    """Write the COG's STAC Item and thumbnail: from the COG just made, or from the one published earlier;
+    none for a superseded version (the newer upload's COG keeps its own)."""
+    if report.superseded:
+        return
     if report.compression is None or report.read is None:
         publish_scene(
             report.output,
@@ -234,6 +238,9 @@ def _compress_unless_published(
         report.output, published = output_location(source, store, destinations)
     if _is_this_version(published, original):
         return None, published
+    if published is not None and _is_superseded(original, published):
+        report.superseded = True
+        return None, published
     assert report.read is not None  # chosen before anything is read
     if report.read.mode is ReadMode.STREAM:
         try:
@@ -256,6 +263,17 @@ def _compress_unless_published(
             reason = str(error).replace(str(scratch.original), source.key)
             raise type(error)(f"{source} can't be compressed: {reason}") from None
     return scratch.cog, published
+
+
+def _is_superseded(original: StoredObject, published: StoredObject) -> bool:
+    """True for a version (named by its event or job) older than the upload whose COG is published at its key
+    (`source-last-modified`): that COG stands, and this version is only archived, as an in-order run would
+    leave it. A version whose event comes late is current again once the newer version was archived and
+    deleted, so the upload times decide, not which version is current."""
+    newer = published.metadata.get("source-last-modified")
+    if original.version_id is None or original.last_modified is None or newer is None:
+        return False
+    return datetime.fromisoformat(newer) > original.last_modified
 
 
 def _is_this_version(cog: StoredObject | None, original: StoredObject) -> bool:
