@@ -14,6 +14,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra import permissions
+from infra.service_roles import scoped_principal
 from infra.settings import PipelineSettings
 
 # Long enough to investigate a failed scene after a holiday, short enough not to keep logs forever.
@@ -29,16 +30,18 @@ def archive_job_role(
     scope: Construct,
     construct_id: str,
     *,
-    service: str,
+    service: tuple[str, str | None, str | None],
     description: str,
     settings: PipelineSettings,
     input_bucket: s3.IBucket,
     output_bucket: s3.IBucket,
     failure_queue: sqs.IQueue,
 ) -> iam.Role:
-    """A role `service` assumes to run the archive job: its S3 statements (`infra.permissions`), then sending
-    to the failure queue (an invalid COG is reported at once); no managed policies."""
-    role = iam.Role(scope, construct_id, assumed_by=iam.ServicePrincipal(service), description=description)
+    """A role `service` (`infra.service_roles`) assumes for this account to run the archive job: its S3
+    statements (`infra.permissions`), then sending to the failure queue (an invalid COG is reported at once);
+    no managed policies."""
+    principal = scoped_principal(scope, service)
+    role = iam.Role(scope, construct_id, assumed_by=principal, description=description)
     permissions.allow_archive_job(
         role,
         input_bucket,

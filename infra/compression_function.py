@@ -13,6 +13,7 @@ from constructs import Construct
 from imagery_archive import FUNCTION_ROOT
 from imagery_archive.settings import METRICS_NAMESPACE, SERVICE_NAME
 from infra.archive_job_resources import archive_job_role, log_group
+from infra.service_roles import LAMBDA
 from infra.settings import PipelineSettings
 
 LAMBDA_ENTRYPOINT = ["python3", "-m", "awslambdaric"]
@@ -50,7 +51,7 @@ class CompressionFunction(Construct):
         self.role = archive_job_role(
             self,
             "Role",
-            service="lambda.amazonaws.com",
+            service=LAMBDA,
             description="Compresses uploaded imagery, archives the original, then deletes the upload.",
             settings=settings,
             input_bucket=input_bucket,

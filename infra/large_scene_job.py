@@ -30,12 +30,19 @@ from constructs import Construct
 
 from imagery_archive.entrypoints.batch_exit_codes import EXIT_PERMANENT, EXIT_RETRY
 from infra.archive_job_resources import archive_job_role, log_group
+from infra.service_roles import ECS_TASKS, VPC_FLOW_LOGS, scoped_principal
 from infra.settings import PipelineSettings
 
 JOB_COMMAND = ["python3", "-m", "imagery_archive.job"]
 JOB_ATTEMPTS = 3
 """Attempts of one job: a transient failure (exit 1) is retried twice, as Lambda retries a failed event."""
 LOG_STREAM_PREFIX = "large-scene"
+JOB_USER = "10001:10001"
+"""The job's user and group (not root): the image gives it the scratch folder (lambda_src/Dockerfile)."""
+SCRATCH_PATH = "/scratch"
+"""The job's only writable place (its root file system is read-only): a task volume on Fargate's ephemeral
+storage, declared a VOLUME owned by `JOB_USER` in the image so that Fargate gives the volume that owner."""
+SCRATCH_VOLUME = "scratch"
 HTTPS = 443
 
 _CPU_ARCHITECTURES = {"x86_64": ecs.CpuArchitecture.X86_64, "arm64": ecs.CpuArchitecture.ARM64}
@@ -98,7 +105,7 @@ class LargeSceneJob(Construct):
         self.job_role = archive_job_role(
             self,
             "JobRole",
-            service="ecs-tasks.amazonaws.com",
+            service=ECS_TASKS,
             description="The large-scene archive job: exactly the compression function's S3 permissions.",
             settings=settings,
             input_bucket=input_bucket,
@@ -108,7 +115,7 @@ class LargeSceneJob(Construct):
         self.execution_role = iam.Role(
             self,
             "ExecutionRole",
-            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+            assumed_by=scoped_principal(self, ECS_TASKS),
             description="Starts the large-scene job: pulls its image and writes its logs, nothing else.",
         )
 
@@ -120,6 +127,12 @@ class LargeSceneJob(Construct):
                 return vpc, ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS), False
             return vpc, ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC), True
         flow_logs = log_group(self, "FlowLogs")
+        flow_logs_role = iam.Role(
+            self,
+            "FlowLogsRole",
+            assumed_by=scoped_principal(self, VPC_FLOW_LOGS),
+            description="Delivers the large-scene VPC's rejected-traffic flow logs to their log group.",
+        )
         vpc = ec2.Vpc(
             self,
             "Vpc",
@@ -130,7 +143,7 @@ class LargeSceneJob(Construct):
             flow_logs={
                 "Rejected": ec2.FlowLogOptions(
                     traffic_type=ec2.FlowLogTrafficType.REJECT,
-                    destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs),
+                    destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs, flow_logs_role),
                 )
             },
         )
@@ -151,7 +164,10 @@ class LargeSceneJob(Construct):
             cpu=settings.large_scene_vcpus,
             memory=Size.mebibytes(settings.large_scene_memory_mib),
             ephemeral_storage_size=Size.gibibytes(settings.large_scene_storage_gib),
-            environment=environment,
+            environment={**environment, "CPL_TMPDIR": SCRATCH_PATH, "TMPDIR": SCRATCH_PATH},
+            user=JOB_USER,
+            readonly_root_filesystem=True,
+            volumes=[batch.EcsVolume.host(name=SCRATCH_VOLUME, container_path=SCRATCH_PATH)],
             job_role=self.job_role,
             execution_role=self.execution_role,
             logging=ecs.LogDriver.aws_logs(stream_prefix=LOG_STREAM_PREFIX, log_group=self.log_group),
@@ -160,7 +176,7 @@ class LargeSceneJob(Construct):
             fargate_operating_system_family=ecs.OperatingSystemFamily.LINUX,
             fargate_platform_version=ecs.FargatePlatformVersion.LATEST,
         )
-        return batch.EcsJobDefinition(
+        definition = batch.EcsJobDefinition(
             self,
             "JobDefinition",
             container=container,
@@ -172,6 +188,12 @@ class LargeSceneJob(Construct):
             ],
             propagate_tags=True,
         )
+        # An empty task volume on Fargate's ephemeral storage: AWS Batch takes no `host` for Fargate jobs, and
+        # `EcsVolume.host` without a host path still writes an empty one.
+        cfn_definition = definition.node.default_child
+        assert isinstance(cfn_definition, batch.CfnJobDefinition)
+        cfn_definition.add_property_deletion_override("ContainerProperties.Volumes.0.Host")
+        return definition
 
     def _send_failed_jobs_to(self, failure_queue: sqs.IQueue) -> events.Rule:
         """Every job of this queue that ends FAILED: its state-change event (job, key, reason) to the failure queue."""
@@ -189,7 +211,8 @@ class LargeSceneJob(Construct):
         return rule
 
     def route_from(self, function: lambda_.Function, threshold_bytes: int) -> None:
-        """Let `function` submit objects of at least `threshold_bytes` here, and nothing else on AWS Batch."""
+        """Let `function` submit objects of at least `threshold_bytes` here, and find a live job of the same
+        upload first (ListJobs); nothing else on AWS Batch."""
         function.add_environment("LARGE_SCENE_JOB_QUEUE", self.queue.job_queue_arn)
         function.add_environment("LARGE_SCENE_JOB_DEFINITION", self.job_definition.job_definition_arn)
         function.add_environment("LARGE_SCENE_BYTES", str(threshold_bytes))
@@ -198,5 +221,17 @@ class LargeSceneJob(Construct):
                 sid="SubmitLargeSceneJobs",
                 actions=["batch:SubmitJob"],
                 resources=[self.queue.job_queue_arn, self.job_definition.job_definition_arn],
+            )
+        )
+        function.add_to_role_policy(
+            iam.PolicyStatement(sid="FindLiveLargeSceneJobs", actions=["batch:ListJobs"], resources=["*"])
+        )
+        assert function.role is not None  # the function's own role (`permissions`), never an imported one
+        Validations.of(function.role).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+                reason="Only batch:ListJobs is granted on '*': it takes no resource (AWS Batch's service "
+                "authorization reference), and reads job names and states only. A redelivered event uses it "
+                "to find its upload's live job instead of submitting a second one.",
             )
         )

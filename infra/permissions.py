@@ -45,12 +45,21 @@ def allow_archive_job(
 
 
 def input_bucket_statements(bucket: s3.IBucket) -> list[iam.PolicyStatement]:
-    """Read an upload (and the tags its archive copy keeps), tag it if it fails, delete it once archived."""
+    """Read an upload (and the tags its archive copy keeps), tag it if it fails, delete it once archived.
+
+    Each with its version action: in a versioned input bucket (many organisations version every bucket) S3
+    names the upload's version, and every later call pins it (`VersionId`), which AWS authorizes as
+    s3:GetObjectVersion, s3:GetObjectVersionTagging, s3:PutObjectVersionTagging and s3:DeleteObjectVersion.
+    """
     objects = bucket.arn_for_objects("*")
     return [
-        _allow("ReadUploadedImagery", ["s3:GetObject", "s3:GetObjectTagging"], [objects]),
-        _allow("TagFailedUploads", ["s3:PutObjectTagging"], [objects]),
-        _allow("DeleteArchivedUploads", ["s3:DeleteObject"], [objects]),
+        _allow(
+            "ReadUploadedImagery",
+            ["s3:GetObject", "s3:GetObjectTagging", "s3:GetObjectVersion", "s3:GetObjectVersionTagging"],
+            [objects],
+        ),
+        _allow("TagFailedUploads", ["s3:PutObjectTagging", "s3:PutObjectVersionTagging"], [objects]),
+        _allow("DeleteArchivedUploads", ["s3:DeleteObject", "s3:DeleteObjectVersion"], [objects]),
         # Without ListBucket, HeadObject on a key already deleted (a duplicate event) is 403, not 404.
         _allow("ListInputBucketForNotFound", ["s3:ListBucket"], [bucket.bucket_arn]),
     ]

@@ -70,18 +70,35 @@ class LocalBatch:
     def __init__(self, client: Any) -> None:
         self.client = client
         self.jobs: list[SubmittedJob] = []
+        self._asked: set[str] = set()
 
     def __enter__(self) -> LocalBatch:
         self.client.meta.events.register("before-parameter-build.batch.SubmitJob", self._keep)
         self.client.meta.events.register_first("before-call.batch.SubmitJob", self._answer)
+        self.client.meta.events.register("before-parameter-build.batch.ListJobs", self._note_names)
+        self.client.meta.events.register_first("before-call.batch.ListJobs", self._list)
         return self
 
     def __exit__(self, *_: object) -> None:
         self.client.meta.events.unregister("before-parameter-build.batch.SubmitJob", self._keep)
         self.client.meta.events.unregister("before-call.batch.SubmitJob", self._answer)
+        self.client.meta.events.unregister("before-parameter-build.batch.ListJobs", self._note_names)
+        self.client.meta.events.unregister("before-call.batch.ListJobs", self._list)
 
     def _keep(self, params: dict[str, Any], **_: Any) -> None:
         self.jobs.append(SubmittedJob(str(uuid.uuid4()), copy.deepcopy(params)))
+
+    def _note_names(self, params: dict[str, Any], **_: Any) -> None:
+        self._asked = {name for rule in params.get("filters", []) for name in rule.get("values", [])}
+
+    def _list(self, **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        """ListJobs by JOB_NAME: the demo's jobs run only after the function returns, so those kept are live."""
+        live = [
+            {"jobName": job.request["jobName"], "jobId": job.job_id, "status": "SUBMITTED"}
+            for job in self.jobs
+            if job.request["jobName"] in self._asked
+        ]
+        return AWSResponse("", 200, {}, None), {"jobSummaryList": live, "ResponseMetadata": {"HTTPStatusCode": 200}}
 
     def _answer(self, model: Any, **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
         job = self.jobs[-1]

@@ -3,8 +3,10 @@
 Objects in GLACIER or DEEP_ARCHIVE need a restore first (hours, by tier); every other class (GLACIER_IR,
 STANDARD_IA, ...) is read directly. Before changing anything it shows how many objects are in which state,
 what the restores cost and how long the tier takes, and asks (or `--yes`). Safe to run again: restores
-already requested or done are not requested again, and originals already fetched (same size) are skipped;
-a download appears under its name only once complete. `--wait` polls until every original is fetched.
+already requested or done are not requested again, and originals already fetched (the same size and
+checksum) are skipped; a download appears under its name only once complete. `--wait` polls until every
+original is fetched. A download never goes outside its folder, and a copy never replaces an object (it is
+made only if the key is free): such originals are refused, named on stderr, and the run exits 1.
 
     imagery-archive restore --output-bucket B --prefix archive/2024/ --tier Bulk --days 7 \\
         [--copy-to BUCKET/PREFIX | --download DIR] [--engine local|s3-batch] [--yes] [--wait]
@@ -29,9 +31,18 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from imagery_archive.s3.storage import error_code
+from imagery_archive.errors import WriteConflictError
+from imagery_archive.s3.keys import ObjectLocation
+from imagery_archive.s3.storage import ImageryStore, WriteCondition, error_code
 from imagery_archive_cli.console import Parser, fail, size
 from imagery_archive_cli.costs import job_costs
+from imagery_archive_cli.operations.fetched_copies import (
+    RefusedError,
+    copy_algorithm,
+    is_local_copy,
+    is_same_object,
+    local_path,
+)
 from imagery_archive_cli.operations.s3_batch import (
     JobTarget,
     ManifestEntry,
@@ -111,7 +122,11 @@ def restore_job_request(
 
 
 class Destination:
-    """Where fetched originals go: a bucket and prefix (`--copy-to`), or a folder (`--download`)."""
+    """Where fetched originals go: a bucket and prefix (`--copy-to`), or a folder (`--download`).
+
+    Never outside the folder, never over an object in the bucket (copies are made only if absent), and
+    "fetched earlier" only for the same bytes (`fetched_copies`).
+    """
 
     def __init__(
         self, client: Any, source_bucket: str, archive_prefix: str, copy_to: str | None, download: Path | None
@@ -124,31 +139,58 @@ class Destination:
         """The original's own key: its archive key without the archive prefix."""
         return key[len(self.archive_prefix) :] if key.startswith(self.archive_prefix) else key
 
+    def _path(self, item: Archived) -> Path:
+        assert self.folder is not None
+        return local_path(self.folder, self._name(item.key), f"s3://{self.source_bucket}/{item.key}")
+
     def has(self, item: Archived) -> bool:
-        """True if this original was fetched already (same size)."""
+        """True if this original was fetched already (the same bytes); `RefusedError` if it can't be fetched
+        there (a path outside the folder, or another object at the copy's key)."""
+        archived = self.client.head_object(Bucket=self.source_bucket, Key=item.key, ChecksumMode="ENABLED")
         if self.folder is not None:
-            path = self.folder / self._name(item.key)
-            return path.is_file() and path.stat().st_size == item.size
+            return is_local_copy(self._path(item), archived)
+        copy = self._head_copy(item)
+        if copy is None:
+            return False
+        if is_same_object(copy, archived):
+            return True
+        raise RefusedError(
+            f"s3://{self.source_bucket}/{item.key}: s3://{self.bucket}/{self.prefix}{self._name(item.key)} holds "
+            "another object (or one whose checksum can't prove it is this original): not replaced"
+        )
+
+    def _head_copy(self, item: Archived) -> dict[str, Any] | None:
         try:
-            head = self.client.head_object(Bucket=self.bucket, Key=self.prefix + self._name(item.key))
+            return dict(
+                self.client.head_object(
+                    Bucket=self.bucket, Key=self.prefix + self._name(item.key), ChecksumMode="ENABLED"
+                )
+            )
         except ClientError as error:
             if error_code(error) in {"404", "NoSuchKey", "NotFound"}:
-                return False
+                return None
             raise
-        return head["ContentLength"] == item.size
 
     def fetch(self, item: Archived) -> str:
         """Copy or download one readable original; returns where it went."""
         if self.folder is not None:
-            path = self.folder / self._name(item.key)
+            path = self._path(item)
             path.parent.mkdir(parents=True, exist_ok=True)
             partial = path.with_name(f".{path.name}.partial")
             self.client.download_file(self.source_bucket, item.key, str(partial))
             partial.replace(path)
             return str(path)
-        key = self.prefix + self._name(item.key)
-        self.client.copy({"Bucket": self.source_bucket, "Key": item.key}, self.bucket, key)
-        return f"s3://{self.bucket}/{key}"
+        source = ObjectLocation(self.source_bucket, item.key)
+        target = ObjectLocation(self.bucket, self.prefix + self._name(item.key))
+        store = ImageryStore(self.client)
+        original = store.head(source)
+        if original is None:
+            raise RefusedError(f"{source}: deleted from the archive while it was restored")
+        try:
+            store.copy_to_archive(source, target, "STANDARD", original, copy_algorithm(original), WriteCondition())
+        except WriteConflictError:
+            raise RefusedError(f"{source}: {target} was written by someone else meanwhile: not replaced") from None
+        return str(target)
 
 
 def plan(items: Sequence[Archived], args: argparse.Namespace) -> str:
@@ -211,19 +253,27 @@ def request_restores(client: Any, args: argparse.Namespace, items: list[Archived
     return [Archived(i.key, i.size, i.storage_class, RESTORING) if i.state == ARCHIVED else i for i in items]
 
 
-def fetch_ready(client: Any, args: argparse.Namespace, items: list[Archived]) -> tuple[int, int, int]:
-    """Fetch every readable original not fetched yet; (fetched now, fetched before, still restoring)."""
+def fetch_ready(client: Any, args: argparse.Namespace, items: list[Archived]) -> tuple[int, int, int, int]:
+    """Fetch every readable original not fetched yet; (fetched now, fetched before, still restoring, refused).
+
+    A refused original (a name outside the folder, another object at the copy's key) is named on stderr.
+    """
     destination = Destination(client, args.output_bucket, args.archive_prefix, args.copy_to, args.download)
-    fetched = before = waiting = 0
+    fetched = before = waiting = refused = 0
     for item in items:
         if item.state in (ARCHIVED, RESTORING):
             waiting += 1
-        elif destination.has(item):
-            before += 1
-        else:
-            print(f"  {item.key} -> {destination.fetch(item)}")
-            fetched += 1
-    return fetched, before, waiting
+            continue
+        try:
+            if destination.has(item):
+                before += 1
+            else:
+                print(f"  {item.key} -> {destination.fetch(item)}")
+                fetched += 1
+        except RefusedError as error:
+            print(f"refused {error}", file=sys.stderr)
+            refused += 1
+    return fetched, before, waiting, refused
 
 
 def run(client: Any, args: argparse.Namespace) -> int:
@@ -238,10 +288,10 @@ def run(client: Any, args: argparse.Namespace) -> int:
     while True:
         if not (args.copy_to or args.download):
             return 0
-        fetched, before, waiting = fetch_ready(client, args, items)
-        print(f"fetched {fetched} now, {before} fetched earlier; {waiting} still restoring")
+        fetched, before, waiting, refused = fetch_ready(client, args, items)
+        print(f"fetched {fetched} now, {before} fetched earlier; {waiting} still restoring; {refused} refused")
         if not waiting:
-            return 0
+            return 1 if refused else 0
         if not args.wait:
             print("run the same command again later (or add --wait) to fetch the rest")
             return 3

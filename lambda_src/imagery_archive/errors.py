@@ -51,6 +51,10 @@ class ScratchSpaceTakenError(ImageryArchiveError):
     """The object would fit in an empty scratch space, but not in what is free now. Transient."""
 
 
+class DestinationKeyTooLongError(PermanentError):
+    """A key the COG or the archived original would get is beyond S3's 1,024 bytes: a shorter key is the cure."""
+
+
 class OutputKeyTakenError(PermanentError):
     """Both COG keys an upload may have hold COGs of other sources: renaming the upload is the cure."""
 
@@ -61,3 +65,13 @@ class SourceChangedError(ImageryArchiveError):
 
 class ArchiveNotVerifiedError(ImageryArchiveError):
     """The archived copy doesn't match the original: the original must stay where it is."""
+
+
+class WriteConflictError(ImageryArchiveError):
+    """Another writer changed the key between our look and our conditional write (S3's 412). Transient:
+    the job places the object again and retries; if it keeps losing, the event is retried."""
+
+
+class StreamedReadFailedError(ImageryArchiveError):
+    """A streamed read failed and the original is too large for scratch space to be judged on a download:
+    the failure may be the network's, so it is transient (retried), never a reason to refuse the object."""

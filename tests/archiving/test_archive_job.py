@@ -135,7 +135,7 @@ def test_a_failed_verification_keeps_the_original(buckets, tmp_path):
     source = upload(buckets, "scene.tif", "shade.tif")
     store = ImageryStore(buckets.client)
 
-    def copy_the_wrong_bytes(source, target, storage_class, original, checksum_algorithm):
+    def copy_the_wrong_bytes(source, target, storage_class, original, checksum_algorithm, condition=None):
         buckets.client.put_object(Bucket=target.bucket, Key=target.key, Body=b"damaged", StorageClass=storage_class)
 
     store.copy_to_archive = copy_the_wrong_bytes

@@ -31,7 +31,10 @@ ORIGINALS = {
 @pytest.fixture
 def archive(buckets, s3_endpoint):
     for key, (storage_class, body) in ORIGINALS.items():
-        buckets.client.put_object(Bucket=buckets.output, Key=key, Body=body, StorageClass=storage_class)
+        # As the pipeline archives: S3 computed a full-object checksum of the copy (what "fetched earlier" compares).
+        buckets.client.put_object(
+            Bucket=buckets.output, Key=key, Body=body, StorageClass=storage_class, ChecksumAlgorithm="CRC64NVME"
+        )
     # Each restore stays "in progress" for two HeadObjects, as a real one does for hours.
     requests.post(
         f"{s3_endpoint}/moto-api/state-manager/set-transition",

@@ -122,6 +122,7 @@ def test_a_large_upload_is_submitted_with_the_contract_of_the_job() -> None:
     }
     assert submit_job_request(upload, ROUTING) == expected
     with Stubber(client) as stub:
+        stub.add_response("list_jobs", {"jobSummaryList": []})  # no live job of this upload yet
         stub.add_response("submit_job", submitted(upload), expected_params=expected)
         job = LargeSceneJobs(client, ROUTING, head=lambda _: None).submit_if_large(upload)
         stub.assert_no_pending_responses()
@@ -134,6 +135,7 @@ def test_the_threshold_itself_is_routed_and_one_byte_less_is_not() -> None:
     at = Upload(ObjectLocation("in", "at.tif"), size=ROUTING.threshold_bytes, etag="a")
     below = Upload(ObjectLocation("in", "below.tif"), size=ROUTING.threshold_bytes - 1, etag="b")
     with Stubber(client) as stub:  # a second SubmitJob would find no response and fail
+        stub.add_response("list_jobs", {"jobSummaryList": []})  # no live job of this upload yet
         stub.add_response("submit_job", submitted(at), expected_params=submit_job_request(at, ROUTING))
         jobs = LargeSceneJobs(client, ROUTING, head=lambda _: None)
         assert jobs.submit_if_large(below) is None
@@ -150,6 +152,7 @@ def test_without_a_size_in_the_event_the_size_and_etag_come_from_head_object(buc
     request = submit_job_request(headed, ROUTING)
     assert {"name": "SOURCE_ETAG", "value": etag.strip('"')} in request["containerOverrides"]["environment"]
     with Stubber(client) as stub:
+        stub.add_response("list_jobs", {"jobSummaryList": []})  # no live job of this upload yet
         stub.add_response("submit_job", submitted(headed), expected_params=request)
         jobs = LargeSceneJobs(client, ROUTING, head=store.head)
         job = jobs.submit_if_large(Upload(ObjectLocation(buckets.input, "big.tif")))
@@ -226,6 +229,7 @@ def test_the_function_routes_a_large_scene_untouched_and_still_archives_the_smal
         etag=event["Records"][0]["s3"]["object"]["eTag"],
     )
     with Stubber(routing_handler.pipeline.large_scenes.client) as stub:
+        stub.add_response("list_jobs", {"jobSummaryList": []})  # no live job of this upload yet
         stub.add_response("submit_job", submitted(big, "77-job"), expected_params=submit_job_request(big, ROUTING))
         response = routing_handler.handler(event, LambdaContext())
         stub.assert_no_pending_responses()
@@ -253,6 +257,7 @@ def test_a_failed_submission_is_retried_with_the_event_and_the_scene_left_untouc
     put(buckets, "big.tif", "naip_rgbn_5m.tif")
     event = event_for_objects(buckets.client, buckets.input, ["big.tif"])
     with Stubber(routing_handler.pipeline.large_scenes.client) as stub:
+        stub.add_response("list_jobs", {"jobSummaryList": []})  # no live job of this upload yet
         stub.add_client_error("submit_job", "ServerException", "Batch is unavailable", http_status_code=500)
         with pytest.raises(RetryableError, match="1 of 1"):
             routing_handler.handler(event, LambdaContext())

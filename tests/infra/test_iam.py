@@ -35,19 +35,19 @@ def _expected_s3_statements(
         {
             "Sid": "ReadUploadedImagery",
             "Effect": "Allow",
-            "Action": ["s3:GetObject", "s3:GetObjectTagging"],
+            "Action": ["s3:GetObject", "s3:GetObjectTagging", "s3:GetObjectVersion", "s3:GetObjectVersionTagging"],
             "Resource": input_objects,
         },
         {
             "Sid": "TagFailedUploads",
             "Effect": "Allow",
-            "Action": "s3:PutObjectTagging",
+            "Action": ["s3:PutObjectTagging", "s3:PutObjectVersionTagging"],
             "Resource": input_objects,
         },
         {
             "Sid": "DeleteArchivedUploads",
             "Effect": "Allow",
-            "Action": "s3:DeleteObject",
+            "Action": ["s3:DeleteObject", "s3:DeleteObjectVersion"],
             "Resource": input_objects,
         },
         {"Sid": "ListInputBucketForNotFound", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": input_arn},
@@ -92,7 +92,8 @@ def _logs_and_queue_statements(template: Template) -> list[dict[str, Any]]:
 
 
 def _submit_large_scene_jobs_statement(template: Template) -> list[dict[str, Any]]:
-    """The function may submit jobs to its large-scene queue and job definition, and do nothing else on Batch."""
+    """The function may submit jobs to its large-scene queue and job definition, and list jobs (ListJobs takes no
+    resource) to find a live one of the same upload first; nothing else on Batch."""
     queue = logical_id(template, "AWS::Batch::JobQueue", "LargeScenes/Queue")
     definition = logical_id(template, "AWS::Batch::JobDefinition", "LargeScenes/JobDefinition")
     return [
@@ -101,7 +102,8 @@ def _submit_large_scene_jobs_statement(template: Template) -> list[dict[str, Any
             "Effect": "Allow",
             "Action": "batch:SubmitJob",
             "Resource": [{"Fn::GetAtt": [queue, "JobQueueArn"]}, {"Ref": definition}],
-        }
+        },
+        {"Sid": "FindLiveLargeSceneJobs", "Effect": "Allow", "Action": "batch:ListJobs", "Resource": "*"},
     ]
 
 
@@ -152,17 +154,23 @@ def test_function_role_has_no_managed_policies_and_only_lambda_may_assume_it(tem
     role = template.find_resources("AWS::IAM::Role")[logical_id(template, "AWS::IAM::Role", "Compression/Role")]
     assert "ManagedPolicyArns" not in role["Properties"]
     assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"] == [
-        {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}}
+        {
+            "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}},
+            "Effect": "Allow",
+            "Principal": {"Service": "lambda.amazonaws.com"},
+        }
     ]
 
 
 def test_no_policy_in_the_stack_allows_wildcard_actions_or_every_resource(template: Template) -> None:
-    """Except ECR's login token for pulling the large-scene job's image: that action takes no resource."""
+    """Except ECR's login token for pulling the large-scene job's image, and Batch's ListJobs (a live job of the same
+    upload, before SubmitJob): those actions take no resource."""
     for name, policy in template.find_resources("AWS::IAM::Policy").items():
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
             assert not any("*" in action for action in actions), f"{name} allows {actions}"
-            if actions != ["ecr:GetAuthorizationToken"]:
+            if actions not in (["ecr:GetAuthorizationToken"], ["batch:ListJobs"]):
                 assert statement["Resource"] != "*", f"{name} allows {actions} on every resource"
 
 

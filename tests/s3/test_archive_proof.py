@@ -119,7 +119,13 @@ def test_a_multipart_copy_asks_s3_for_a_full_object_crc():
         stub.add_response(
             "complete_multipart_upload",
             {},
-            {"Bucket": "out", "Key": "archive/k", "UploadId": "u", "MultipartUpload": {"Parts": parts}},
+            {
+                "Bucket": "out",
+                "Key": "archive/k",
+                "UploadId": "u",
+                "MultipartUpload": {"Parts": parts},
+                "IfNoneMatch": "*",
+            },
         )
         store.copy_to_archive(
             ObjectLocation("in", "k"), ObjectLocation("out", "archive/k"), "GLACIER", original, "CRC64NVME"

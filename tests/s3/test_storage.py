@@ -13,7 +13,7 @@ from imagery_archive.errors import ArchiveNotVerifiedError, SourceChangedError
 from imagery_archive.s3.archive_proof import DownloadedBytesProof
 from imagery_archive.s3.checksums import MiB, copy_part_size, file_checksums
 from imagery_archive.s3.keys import ObjectLocation
-from imagery_archive.s3.storage import ImageryStore, archive_problems, tag_value
+from imagery_archive.s3.storage import ImageryStore, WriteCondition, archive_problems, tag_value
 from tests.support.faults import failing
 
 
@@ -158,7 +158,7 @@ def test_upload_carries_metadata_and_content_type(buckets, tmp_path):
     path.write_bytes(b"II*\x00" + os.urandom(9 * MiB))
     store = ImageryStore(buckets.client)
     target = ObjectLocation(buckets.output, "output/cog.tif")
-    store.upload(path, target, {"ssim": "0.95"}, "image/tiff")
+    store.upload(path, target, {"ssim": "0.95"}, "image/tiff", WriteCondition())
     head = buckets.client.head_object(Bucket=target.bucket, Key=target.key)
     assert (head["Metadata"], head["ContentType"], head["ContentLength"]) == (
         {"ssim": "0.95"},

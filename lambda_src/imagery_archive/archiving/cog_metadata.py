@@ -44,6 +44,7 @@ def output_metadata(
         "archive-key": quote(archived_copy.key),
         "source-etag": original.etag.strip('"'),
         "source-size": str(original.size),
+        **({"source-last-modified": original.last_modified.isoformat()} if original.last_modified else {}),
         **checksum,
         "source-read": str(read.mode),
         "source-read-reason": quote(read.reason, safe=READABLE),

@@ -107,6 +107,9 @@ class JobReport:
     """How the original was read (streamed or downloaded) and why."""
     proof: str | None = None
     """What verified the archived copy: `archive_proof`'s label, e.g. 's3-crc64nvme'."""
+    superseded: bool = False
+    """An older version archived after a newer upload of its key published its COG: that COG (`output`) and
+    its Item are left as they are, and this version is only archived and deleted."""
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:

@@ -3,11 +3,15 @@
 The order is the safety argument. The original is deleted last, only after its archived copy has
 been verified, and only if it is still the version that was archived. Every step first looks at
 what is already there, so a duplicate delivery of a finished object is a no-op and a delivery of a
-half-finished one completes it. The compression step is passed in, so this module needs no GDAL;
-scratch space (`scratch`), the COG's metadata (`cog_metadata`), the checksums (`checksums`), how the
-original is read (`source_access`: streamed from S3 or downloaded) and what proves its archived copy
-(`archive_proof`: S3's own checksum or the downloaded bytes' SHA-256) are each in a module of their
-own: this one only orders the steps.
+half-finished one completes it; every write is conditional on what that look found, so a run that
+loses a race to another (a COG, Item, thumbnail or archived copy written meanwhile) looks again and
+places, reuses or stops, instead of replacing it. Keys S3 can't store are refused before any work.
+
+The compression step is passed in, so this module needs no GDAL; scratch space (`scratch`), the
+COG's metadata (`cog_metadata`), the checksums (`checksums`), how the original is read
+(`source_access`: streamed from S3 or downloaded) and what proves its archived copy (`archive_proof`:
+S3's own checksum or the downloaded bytes' SHA-256) are each in a module of their own: this one only
+orders the steps.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import os
 import shutil
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -30,9 +35,17 @@ from imagery_archive.archiving.scratch import (
 )
 from imagery_archive.catalogue.publishing import publish_scene
 from imagery_archive.catalogue.scene_facts import DescribeScene
-from imagery_archive.errors import EmptyObjectError, PermanentError, SourceChangedError
-from imagery_archive.s3.archive_proof import ArchiveProof, DownloadedBytesProof, s3_checksum_proof
-from imagery_archive.s3.keys import Destinations, ObjectLocation
+from imagery_archive.errors import (
+    DestinationKeyTooLongError,
+    EmptyObjectError,
+    PermanentError,
+    SourceChangedError,
+    StreamedReadFailedError,
+    TooLargeError,
+    WriteConflictError,
+)
+from imagery_archive.s3.archive_proof import DIGEST_NAMES, ArchiveProof, DownloadedBytesProof, s3_checksum_proof
+from imagery_archive.s3.keys import S3_KEY_LIMIT, Destinations, ObjectLocation
 from imagery_archive.s3.placement import archive_location, output_location, refuse_to_overwrite
 from imagery_archive.s3.source_access import (
     ReadMode,
@@ -42,7 +55,7 @@ from imagery_archive.s3.source_access import (
     gdal_read_options,
     vsis3_path,
 )
-from imagery_archive.s3.storage import ImageryStore, StoredObject
+from imagery_archive.s3.storage import CONDITIONAL_WRITE_ATTEMPTS, ImageryStore, StoredObject, WriteCondition
 
 if TYPE_CHECKING:
     from imagery_archive.imaging.results import CompressionResult
@@ -91,6 +104,7 @@ def archive_object(
         return report
     if original.size == 0:
         raise EmptyObjectError(f"{source} is empty (0 bytes): nothing to compress or archive")
+    _check_key_lengths(source, destinations)
     report.original_bytes = original.size
     s3_proof = s3_checksum_proof(original, store.single_copy_limit)
     fits = scratch_needed(original.size) <= free_bytes(work_dir)
@@ -112,6 +126,19 @@ def archive_object(
     return report
 
 
+def _check_key_lengths(source: ObjectLocation, destinations: Destinations) -> None:
+    """Refuse, before any work, an upload whose COG or archived copy would need a key S3 can't store."""
+    too_long = destinations.too_long_keys(source.key, DIGEST_NAMES)
+    if too_long:
+        longest = max(too_long, key=lambda key: len(key.encode()))
+        raise DestinationKeyTooLongError(
+            f"{source}: its key is {len(source.key.encode())} bytes, and {len(too_long)} of the keys its COG and "
+            f"archived copy may get would pass S3's {S3_KEY_LIMIT}-byte limit (the longest, {len(longest.encode())} "
+            f"bytes: {longest[:24]}...{longest[-24:]}); upload it under a key at least "
+            f"{len(longest.encode()) - S3_KEY_LIMIT} bytes shorter"
+        )
+
+
 def _describe(
     source: ObjectLocation,
     original: StoredObject,
@@ -122,7 +149,10 @@ def _describe(
     describe_scene: DescribeScene,
     report: JobReport,
 ) -> None:
-    """Write the COG's STAC Item and thumbnail: from the COG just made, or from the one published earlier."""
+    """Write the COG's STAC Item and thumbnail: from the COG just made, or from the one published earlier;
+    none for a superseded version (the newer upload's COG keeps its own)."""
+    if report.superseded:
+        return
     if report.compression is None or report.read is None:
         publish_scene(
             report.output,
@@ -181,13 +211,13 @@ def _publish_and_archive(
                     helpers.submit(_archive_original, source, original, proof, archive_at, store, destinations, report)
                 )
 
-        compressed = _compress_unless_published(
+        compressed, placed = _compress_unless_published(
             source, original, scratch, store, destinations, report, compress_image, start_archive
         )
         start_archive()
         report.archived_copy = archive_at.result()
         if compressed is not None:
-            _upload(source, original, compressed, proof.result(), store, report)
+            _upload(source, original, compressed, proof.result(), store, destinations, report, placed)
         archived[0].result()
     return proof.result()
 
@@ -201,12 +231,16 @@ def _compress_unless_published(
     report: JobReport,
     compress_image: CompressImage,
     on_source_read: Callable[[], None],
-) -> Path | None:
-    """The COG to upload, or None if an earlier delivery already published this very version."""
+) -> tuple[Path | None, StoredObject | None]:
+    """The COG to upload (None if an earlier delivery already published this very version), and the COG of
+    this source that placement found at `report.output` (None where the key was free)."""
     with report.phase("inspect"):
         report.output, published = output_location(source, store, destinations)
-    if published and published.metadata.get("source-etag") == original.etag.strip('"'):
-        return None
+    if _is_this_version(published, original):
+        return None, published
+    if published is not None and _is_superseded(original, published):
+        report.superseded = True
+        return None, published
     assert report.read is not None  # chosen before anything is read
     if report.read.mode is ReadMode.STREAM:
         try:
@@ -216,11 +250,10 @@ def _compress_unless_published(
                 report.compression = compress_image(
                     path, scratch.cog, on_source_read=on_source_read, read_options=options
                 )
-            return scratch.cog
+            return scratch.cog, published
         except Exception as error:  # whatever failed, the download below decides
             report.read = _after_failed_stream(source, original, store, error)
-            usage = shutil.disk_usage(scratch.cog.parent)
-            check_scratch_space(source, original.size, usage.total, usage.free)
+            _check_room_to_download(source, original, scratch, error)
         with report.phase("download"):
             store.download(source, original, scratch.original)
     with report.phase("compress"):
@@ -229,7 +262,44 @@ def _compress_unless_published(
         except PermanentError as error:
             reason = str(error).replace(str(scratch.original), source.key)
             raise type(error)(f"{source} can't be compressed: {reason}") from None
-    return scratch.cog
+    return scratch.cog, published
+
+
+def _is_superseded(original: StoredObject, published: StoredObject) -> bool:
+    """True for a version (named by its event or job) older than the upload whose COG is published at its key
+    (`source-last-modified`): that COG stands, and this version is only archived, as an in-order run would
+    leave it. A version whose event comes late is current again once the newer version was archived and
+    deleted, so the upload times decide, not which version is current."""
+    newer = published.metadata.get("source-last-modified")
+    if original.version_id is None or original.last_modified is None or newer is None:
+        return False
+    return datetime.fromisoformat(newer) > original.last_modified
+
+
+def _is_this_version(cog: StoredObject | None, original: StoredObject) -> bool:
+    """True if `cog` was made from exactly `original` (its `source-etag`)."""
+    return cog is not None and cog.metadata.get("source-etag") == original.etag.strip('"')
+
+
+def _check_room_to_download(
+    source: ObjectLocation, original: StoredObject, scratch: ScratchFiles, stream_error: Exception
+) -> None:
+    """Raise unless scratch has room to download the original whose streamed read failed.
+
+    An original that can never fit (`TooLargeError`) is not refused for good for a failure of its
+    streamed read, which may be a network fault: that failure is raised as transient instead
+    (`StreamedReadFailedError` where GDAL called it a bad image, which only a download could confirm).
+    """
+    usage = shutil.disk_usage(scratch.cog.parent)
+    try:
+        check_scratch_space(source, original.size, usage.total, usage.free)
+    except TooLargeError:
+        if isinstance(stream_error, PermanentError):
+            raise StreamedReadFailedError(
+                f"{source}: its streamed read failed ({str(stream_error)[:200]}) and it is too large for scratch "
+                "space to be judged on a download: retried"
+            ) from stream_error
+        raise stream_error from None
 
 
 def _after_failed_stream(
@@ -257,15 +327,40 @@ def _upload(
     compressed: Path,
     proof: ArchiveProof,
     store: ImageryStore,
+    destinations: Destinations,
     report: JobReport,
+    placed: StoredObject | None,
 ) -> None:
+    """Publish the COG where placement found the key free or holding this source's own COG (`placed`), and
+    only if it still is so (a conditional write); if another writer got there first, place it again.
+
+    Two uploads sharing a stem (`d/x.tif`, `d/x.ntf`) processed at once both find `output/d/x.tif`
+    free: the second to finish is refused and goes to the alternate key. A run whose original has been
+    replaced meanwhile stops there (`SourceChangedError`): the newer upload's COG is never replaced by it.
+    """
     if isinstance(proof, DownloadedBytesProof) and proof.checksums.size != original.size:
         raise SourceChangedError(f"{source} changed while it was downloaded")
     assert report.compression is not None  # a COG to upload was just compressed
     assert report.read is not None
     with report.phase("upload"):
         metadata = output_metadata(source, original, proof, report.read, report.compression, report.archived_copy)
-        store.upload(compressed, report.output, metadata, COG_CONTENT_TYPE)
+        for _ in range(CONDITIONAL_WRITE_ATTEMPTS - 1):
+            try:
+                store.upload(compressed, report.output, metadata, COG_CONTENT_TYPE, WriteCondition.over(placed))
+                return
+            except WriteConflictError:
+                _check_still_current(source, original, store)
+                report.output, placed = output_location(source, store, destinations)
+                if _is_this_version(placed, original):
+                    return  # a duplicate delivery published this very version meanwhile
+        store.upload(compressed, report.output, metadata, COG_CONTENT_TYPE, WriteCondition.over(placed))
+
+
+def _check_still_current(source: ObjectLocation, original: StoredObject, store: ImageryStore) -> None:
+    """`SourceChangedError` unless `original` is still the current object at its key."""
+    current = store.head(ObjectLocation(source.bucket, source.key))
+    if current is None or current.etag != original.etag:
+        raise SourceChangedError(f"{source} was replaced or deleted while its COG was published; not published")
 
 
 def _archive_original(
@@ -278,11 +373,26 @@ def _archive_original(
     report: JobReport,
 ) -> None:
     """Copy the original into the archive class, unless a verified copy is already there; never over a
-    different original in a bucket that keeps no versions."""
+    different original in a bucket that keeps no versions.
+
+    The copy is conditional on what was found at the key: only if absent, or only over that object.
+    When another delivery's copy lands first, the next look finds it verified and reuses it, so two
+    deliveries of one upload leave one archived version.
+    """
     target, expected = archive_at.result(), proof.result()
     with report.phase("archive"):
-        there = store.head(target)
-        if expected.problems(there, destinations.storage_class):
+        for attempt in range(1, CONDITIONAL_WRITE_ATTEMPTS + 1):
+            there = store.head(target)
+            if not expected.problems(there, destinations.storage_class):
+                return
             if not store.keeps_versions(target.bucket):
                 refuse_to_overwrite(target, there, expected)
-            store.copy_to_archive(source, target, destinations.storage_class, original, expected.copy_algorithm)
+            condition = WriteCondition.over(there)
+            try:
+                store.copy_to_archive(
+                    source, target, destinations.storage_class, original, expected.copy_algorithm, condition
+                )
+                return
+            except WriteConflictError:
+                if attempt == CONDITIONAL_WRITE_ATTEMPTS:
+                    raise

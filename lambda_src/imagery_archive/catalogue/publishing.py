@@ -24,9 +24,9 @@ from imagery_archive.catalogue.scene_facts import (
     item_location,
     thumbnail_location,
 )
-from imagery_archive.errors import SourceChangedError
+from imagery_archive.errors import SourceChangedError, WriteConflictError
 from imagery_archive.s3.keys import Destinations, ObjectLocation
-from imagery_archive.s3.storage import ImageryStore, StoredObject
+from imagery_archive.s3.storage import CONDITIONAL_WRITE_ATTEMPTS, ImageryStore, StoredObject, WriteCondition
 
 
 def publish_scene(
@@ -62,5 +62,31 @@ def publish_scene(
         original.last_modified,
     )
     files = describe(compressed, facts, scratch)
-    store.upload(files.thumbnail, thumbnail_location(output), version, THUMBNAIL_CONTENT_TYPE)
-    store.upload(files.item, item_at, version, ITEM_CONTENT_TYPE)
+    _check_cog_is_ours(output, version, store)
+    _write_beside(files.thumbnail, thumbnail_location(output), version, THUMBNAIL_CONTENT_TYPE, store)
+    _write_beside(files.item, item_at, version, ITEM_CONTENT_TYPE, store)
+
+
+def _check_cog_is_ours(output: ObjectLocation, version: Mapping[str, str], store: ImageryStore) -> None:
+    """`SourceChangedError` if `output` no longer holds the COG of this version: a newer upload's run
+    published over it, and its own Item and thumbnail must not be replaced by this run's."""
+    cog = store.head(output)
+    if cog is None or cog.metadata.get("source-etag") != version["source-etag"]:
+        raise SourceChangedError(f"{output} was replaced by another upload's COG; its STAC Item is left to that run")
+
+
+def _write_beside(
+    path: Path, location: ObjectLocation, version: Mapping[str, str], content_type: str, store: ImageryStore
+) -> None:
+    """Write `path` over what is at `location` now and nothing newer (a conditional write); if another run
+    wrote there meanwhile, it is accepted if it describes this very version, else written over again."""
+    for attempt in range(1, CONDITIONAL_WRITE_ATTEMPTS + 1):
+        there = store.head(location)
+        if attempt > 1 and there is not None and there.metadata.get("source-etag") == version["source-etag"]:
+            return
+        try:
+            store.upload(path, location, version, content_type, WriteCondition.over(there))
+            return
+        except WriteConflictError:
+            if attempt == CONDITIONAL_WRITE_ATTEMPTS:
+                raise

@@ -14,10 +14,12 @@ Exit codes, which the job definition's retry strategy reads:
   the job itself is misconfigured (nothing is touched). Never retried; the job ends FAILED, which the
   stack sends to the failure queue.
 
-`SOURCE_ETAG` and `SOURCE_VERSION_ID` name the upload the job was submitted for. If the key now holds
-another upload (a re-upload while the job waited in the queue), that upload has an event, and a job,
-of its own: this one changes nothing and exits 0, logged and counted as "source changed", as the
-function treats an object replaced while it ran. A replacement between this check and the archive
+`SOURCE_ETAG` and `SOURCE_VERSION_ID` name the upload the job was submitted for. A job that names a
+version archives that version, current or not (a newer version has a job of its own). A job that names
+only an ETag is for the current object: if the key now holds another upload (a re-upload while the
+job waited in the queue), that upload has an event, and a job, of its own: this one changes nothing
+and exits 0, logged and counted as "source changed", as the function treats an object replaced while
+it ran. A replacement between this check and the archive
 copy is caught by the job's own conditions (`CopySourceIfMatch`, `IfMatch` on delete); whichever
 version the job archives, it deletes only that version, after verifying its copy.
 """
@@ -25,6 +27,7 @@ version the job archives, it deletes only that version, after verifying its copy
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -62,7 +65,8 @@ def archive_for_batch(pipeline: Pipeline, source: JobSource) -> int:
 
 
 def run(pipeline: Pipeline, source: JobSource) -> ObjectResult:
-    """`archive_one` for `source`, unless the key no longer holds the upload the job was submitted for."""
+    """`archive_one` for `source` (the version it names, current or not), unless the key no longer holds
+    the upload the job was submitted for."""
     try:
         replaced = replaced_since_submitted(pipeline.store.client, source)
     except Exception as error:
@@ -74,24 +78,30 @@ def run(pipeline: Pipeline, source: JobSource) -> ObjectResult:
             extra={"object": str(source.location), "reason": replaced},
         )
         return pipeline.counted(ObjectResult(source.location, Outcome.SOURCE_CHANGED, replaced))
-    return pipeline.archive_one(source.location)
+    return pipeline.archive_one(replace(source.location, version_id=source.version_id))
 
 
 def replaced_since_submitted(s3_client: Any, source: JobSource) -> str | None:
-    """Why the object at the key is not the upload `source` names; None if it is, or if it is gone."""
+    """Why the object the job names is not the upload `source` names; None if it is, or if it is gone.
+
+    A job that names a version is for that version, whether or not a newer one was uploaded since
+    (the newer one has a job of its own): only a version holding another ETag than the job's is not it.
+    """
     if source.etag is None and source.version_id is None:
         return None
+    version = {"VersionId": source.version_id} if source.version_id else {}
     try:
-        head = s3_client.head_object(Bucket=source.location.bucket, Key=source.location.key)
+        head = s3_client.head_object(Bucket=source.location.bucket, Key=source.location.key, **version)
     except ClientError as error:
-        if error_code(error) in {"404", "NoSuchKey", "NotFound"}:
+        if error_code(error) in {"404", "NoSuchKey", "NotFound", "NoSuchVersion"}:
             return None  # archive_one tells "gone" from "already archived"
         raise
-    current_etag, current_version = head["ETag"].strip('"'), head.get("VersionId")
+    current_etag = head["ETag"].strip('"')
     if source.etag is not None and current_etag != source.etag:
-        return f"{source.location} is now ETag {current_etag}, not the upload {source.etag} this job was submitted for"
-    if source.version_id is not None and current_version != source.version_id:
-        return f"{source.location} is now version {current_version}, not {source.version_id} this job was submitted for"
+        named = f"version {source.version_id}" if source.version_id else "now"
+        return (
+            f"{source.location} {named} is ETag {current_etag}, not the upload {source.etag} this job was submitted for"
+        )
     return None
 
 

@@ -6,8 +6,10 @@ aerial mosaics and DEMs of 5 to 100 GB don't; the function's own image runs them
 (Fargate) instead, as `python3 -m imagery_archive.job`, with the same guarantees.
 
 This module decides (by size, from the event or HeadObject) and builds the SubmitJob request; the
-Batch client is passed in. A duplicate delivery may submit a second job for the same upload: the job
-is idempotent (the second finds the object archived), and both carry the same job name.
+Batch client is passed in. Every upload's job has a name derived from its key, ETag and version
+(`job_name`): before SubmitJob, the queue is asked for a live job of that name (ListJobs), and a
+redelivered event finds that job instead of starting a second Fargate task. The job itself is
+idempotent too, for the deliveries that race past this check (both carry the same name).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ if TYPE_CHECKING:
 JOB_NAME_LIMIT = 128
 """AWS Batch job names: up to 128 characters, letters, digits, '-' and '_', the first alphanumeric."""
 JOB_NAME_PREFIX = "archive-"
+LIVE_JOB_STATUSES = frozenset({"SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING"})
+"""Batch job states in which a job will still archive its upload (SUCCEEDED and FAILED are over)."""
 _NOT_IN_JOB_NAME = re.compile(r"[^A-Za-z0-9_-]+")
 _DIGEST_LENGTH = 10
 
@@ -50,9 +54,12 @@ class SubmittedJob:
     name: str
     job_id: str
     size: int
+    already_live: bool = False
+    """True when an earlier delivery's job was found live under the same name, and none was submitted."""
 
     def __str__(self) -> str:
-        return f"AWS Batch job {self.name} ({self.job_id})"
+        found = ", already live" if self.already_live else ""
+        return f"AWS Batch job {self.name} ({self.job_id}{found})"
 
 
 def largest_original_for_scratch(scratch_bytes: int) -> int:
@@ -137,5 +144,25 @@ class LargeSceneJobs:
         assert upload.size is not None
         if upload.size < self.routing.threshold_bytes:
             return None
-        response = self.client.submit_job(**submit_job_request(upload, self.routing))
+        request = submit_job_request(upload, self.routing)
+        live = self.live_job_id(request["jobName"])
+        if live is not None:
+            return SubmittedJob(request["jobName"], live, upload.size, already_live=True)
+        response = self.client.submit_job(**request)
         return SubmittedJob(response["jobName"], response["jobId"], upload.size)
+
+    def live_job_id(self, name: str) -> str | None:
+        """The ID of a job named `name` in the queue that has not finished yet, if there is one.
+
+        With a JOB_NAME filter, ListJobs returns jobs in every state (of roughly the last day), so the
+        state is checked here: a finished job's upload is archived or failed, and a new delivery of it
+        may need a new job (the job then finds it archived, or tries again).
+        """
+        pages = self.client.get_paginator("list_jobs").paginate(
+            jobQueue=self.routing.job_queue, filters=[{"name": "JOB_NAME", "values": [name]}]
+        )
+        for page in pages:
+            for job in page["jobSummaryList"]:
+                if job["jobName"] == name and job.get("status") in LIVE_JOB_STATUSES:
+                    return str(job["jobId"])
+        return None

@@ -145,6 +145,7 @@ class Pipeline:
                 "original_bytes": job.size,
                 "job_name": job.name,
                 "job_id": job.job_id,
+                "job_already_live": job.already_live,
             },
         )
         return self.counted(ObjectResult(upload.location, Outcome.ROUTED, str(job)))

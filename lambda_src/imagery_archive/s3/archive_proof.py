@@ -27,23 +27,35 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
+from datetime import datetime
 
 from imagery_archive.s3.checksums import SINGLE_COPY_LIMIT, FileChecksums
 from imagery_archive.s3.storage import StoredObject, archive_problems
 
 PROVING_ALGORITHMS = ("CRC64NVME", "SHA256", "SHA1")
 """S3 checksums strong enough to prove an archived copy, the preferred first."""
+DIGEST_NAMES = tuple(dict.fromkeys(["sha256", *(name.lower() for name in PROVING_ALGORITHMS)]))
+"""Every name a content archive key may carry (`keys.content_archive_key`): each proof's `digest_name`."""
 FULL_OBJECT_ACROSS_PARTS = ("CRC64NVME",)
 """Of those, the ones whose multipart copy S3 can checksum as a whole object (ChecksumType FULL_OBJECT)."""
 
 
 @dataclass(frozen=True)
 class S3ChecksumProof:
-    """The original's full-object checksum, which the copy's (computed by S3 as it copies) must equal."""
+    """The original's full-object checksum, which the copy's (computed by S3 as it copies) must equal.
+
+    A CRC can be forged (other bytes, same size, same CRC), so an archived object that matches only by
+    CRC is taken for this original only if it is not older than it (`original_modified`): it can then
+    only be a copy made of it. An older one must have the original's SHA-256 as well, where S3 knows it.
+    """
 
     algorithm: str
     checksum: str
     size: int
+    original_modified: datetime | None = None
+    """The original's LastModified; None where the store doesn't say (no age check then)."""
+    sha256: str | None = None
+    """The original's full-object SHA-256, where S3 reports one (base64)."""
 
     @property
     def copy_algorithm(self) -> str:
@@ -63,9 +75,19 @@ class S3ChecksumProof:
         return self.algorithm.lower()
 
     def same_content(self, stored: StoredObject) -> bool:
-        """True if `stored` holds the original's bytes: its size, and S3's whole-object checksum of it."""
+        """True if `stored` holds the original's bytes: its size, S3's whole-object checksum of it, and
+        (for a CRC) its age or SHA-256 (`older_than_original`)."""
         whole = stored.checksum_type != "COMPOSITE"
-        return stored.size == self.size and stored.checksums.get(self.algorithm) == self.checksum and whole
+        matches = stored.size == self.size and stored.checksums.get(self.algorithm) == self.checksum and whole
+        return matches and not self.older_than_original(stored)
+
+    def older_than_original(self, stored: StoredObject) -> bool:
+        """True if `stored` predates the original and only a CRC, which can be forged, says it holds its bytes."""
+        if self.algorithm.startswith("SHA") or self.original_modified is None or stored.last_modified is None:
+            return False
+        if self.sha256 is not None and stored.checksums.get("SHA256") == self.sha256:
+            return False
+        return stored.last_modified < self.original_modified
 
     def problems(self, archived: StoredObject | None, storage_class: str) -> list[str]:
         """Why `archived` is not a verified copy (empty if it is)."""
@@ -78,6 +100,11 @@ class S3ChecksumProof:
         if copied != self.checksum or archived.checksum_type == "COMPOSITE":
             kind = f" ({archived.checksum_type})" if archived.checksum_type else ""
             problems.append(f"{self.algorithm} {copied}{kind} != original's full-object {self.checksum}")
+        if self.older_than_original(archived):
+            problems.append(
+                f"older ({archived.last_modified}) than the original ({self.original_modified}), and only "
+                f"{self.algorithm}, which can be forged, says it holds the same bytes"
+            )
         if archived.storage_class != storage_class:
             problems.append(f"storage class {archived.storage_class} != {storage_class}")
         return problems
@@ -120,5 +147,7 @@ def s3_checksum_proof(original: StoredObject, single_copy_limit: int = SINGLE_CO
             continue  # base64 has no '-': a '-N' suffix counts the parts of a composite checksum
         if multipart_copy and algorithm not in FULL_OBJECT_ACROSS_PARTS:
             return None  # the copy's SHA would be of its parts
-        return S3ChecksumProof(algorithm, checksum, original.size)
+        sha256 = original.checksums.get("SHA256")
+        whole_sha256 = sha256 if sha256 is not None and "-" not in sha256 else None
+        return S3ChecksumProof(algorithm, checksum, original.size, original.last_modified, whole_sha256)
     return None

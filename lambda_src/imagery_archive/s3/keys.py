@@ -9,6 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import unquote_plus
 
+S3_KEY_LIMIT = 1024
+"""The longest key S3 stores, in UTF-8 bytes."""
+LONGEST_DIGEST_HEX = "f" * 16
+"""The checksum digits a content archive key holds (`content_archive_key`)."""
 IMAGERY_FORMATS: dict[str, tuple[str, ...]] = {
     "GeoTIFF": (".tif", ".tiff"),
     "NITF": (".ntf", ".nitf"),
@@ -104,6 +108,20 @@ class Destinations:
 
     def content_archive(self, key: str, digest_hex: str, algorithm: str = "sha256") -> ObjectLocation:
         return ObjectLocation(self.bucket, content_archive_key(key, self.archive_prefix, digest_hex, algorithm))
+
+    def too_long_keys(self, key: str, digest_names: tuple[str, ...]) -> list[str]:
+        """The keys `key`'s COG and archived copy may get that are beyond `S3_KEY_LIMIT` bytes.
+
+        Each of the COG's keys (its Item and thumbnail replace `.tif` by a suffix as long) and each
+        archive key, content-addressed by any of `digest_names` (a checksum `archive_proof` may name).
+        """
+        derived = [
+            self.output(key).key,
+            self.alternate_output(key).key,
+            self.archive(key).key,
+            *(self.content_archive(key, LONGEST_DIGEST_HEX, name).key for name in digest_names),
+        ]
+        return [derived_key for derived_key in derived if len(derived_key.encode()) > S3_KEY_LIMIT]
 
     def is_pipeline_output(self, location: ObjectLocation) -> bool:
         """True for objects the pipeline itself wrote, which must never be processed again (no recursion)."""

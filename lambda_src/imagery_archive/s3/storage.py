@@ -4,8 +4,11 @@ Safety rests on three S3 features used together: the archive is a server-side co
 original is still the version that was compressed (`CopySourceIfMatch`); the copy is checked by
 size and a SHA-256 that S3 computes itself, against the SHA-256 of the bytes the function read (a
 Glacier object can't be read back); and the original is deleted only if it is still that version
-(`IfMatch`), so a re-upload during processing is never lost. The checksum arithmetic, and the part
-layout of a multipart copy that it depends on, are in `checksums`.
+(`IfMatch`), so a re-upload during processing is never lost. Every write is conditional too
+(`WriteCondition`: `If-None-Match: *` where the key was free, `If-Match` over what was there), so two
+writers on one key (two uploads sharing a stem, duplicate deliveries, a stale run) never silently
+replace each other's work. The checksum arithmetic, and the part layout of a multipart copy that it
+depends on, are in `checksums`.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,8 +28,9 @@ import boto3
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from s3transfer.utils import ReadFileChunk
 
-from imagery_archive.errors import ArchiveNotVerifiedError, SourceChangedError
+from imagery_archive.errors import ArchiveNotVerifiedError, SourceChangedError, WriteConflictError
 from imagery_archive.s3.checksums import (
     CHECKSUM_ALGORITHMS,
     PREFERRED_PART_SIZE,
@@ -47,6 +51,12 @@ COPIED_HEADERS = (
     "Expires",
 )
 """The object's system metadata that CopyObject (MetadataDirective=COPY) keeps, besides its user metadata."""
+WRITE_CONFLICT_CODES = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict"})
+"""What S3 answers a conditional write that lost: 412, or 409 while another conditional write to the key
+is in flight."""
+CONDITIONAL_WRITE_ATTEMPTS = 3
+"""Conditional writes of one object (a COG, Item, thumbnail or archived copy) before a lost race is left to
+the event's retry (`WriteConflictError`, transient): each attempt first looks again at what is there."""
 S3_MAX_ATTEMPTS = 10
 """Attempts per S3 request (the first and nine retries) before a throttled call fails the object."""
 FAILURE_TAG = "imagery-archive:status"
@@ -85,6 +95,27 @@ class StoredObject:
         """`CopySource` naming exactly this version of the object at `location`."""
         version = {"VersionId": self.version_id} if self.version_id else {}
         return {"Bucket": location.bucket, "Key": location.key, **version}
+
+
+@dataclass(frozen=True)
+class WriteCondition:
+    """When a write may land: only where the key is free (`If-None-Match: *`), or only over the object with
+    `replaces_etag` (`If-Match`), so that two writers on one key never silently replace each other's work."""
+
+    replaces_etag: str | None = None
+
+    @classmethod
+    def over(cls, there: StoredObject | None) -> WriteCondition:
+        """The condition of a write that replaces what a HeadObject found at the key (`there`), and nothing else."""
+        return cls(there.etag if there is not None else None)
+
+    @property
+    def params(self) -> dict[str, str]:
+        """The request parameters that make S3 refuse the write (412) unless the condition still holds."""
+        return {"IfMatch": self.replaces_etag} if self.replaces_etag else {"IfNoneMatch": "*"}
+
+    def __str__(self) -> str:
+        return f"only over ETag {self.replaces_etag}" if self.replaces_etag else "only if absent"
 
 
 def s3_client(**options: Any) -> Any:
@@ -204,10 +235,90 @@ class ImageryStore:
                 raise SourceChangedError(f"{location} was replaced before it could be read") from None
             raise
 
-    def upload(self, path: Path, location: ObjectLocation, metadata: Mapping[str, str], content_type: str) -> None:
-        """Store `path`; S3 checks every part's SHA-256, and the object appears only when complete."""
-        extra = {"ChecksumAlgorithm": "SHA256", "Metadata": dict(metadata), "ContentType": content_type}
-        self.client.upload_file(str(path), location.bucket, location.key, ExtraArgs=extra, Config=self._transfer)
+    def upload(
+        self,
+        path: Path,
+        location: ObjectLocation,
+        metadata: Mapping[str, str],
+        content_type: str,
+        condition: WriteCondition,
+    ) -> None:
+        """Store `path` only if `condition` still holds; `WriteConflictError` (nothing written) if it doesn't.
+
+        S3 checks every part's SHA-256, and the object appears only when complete. boto3's managed
+        `upload_file` can't carry `If-None-Match`/`If-Match` (s3transfer drops them), hence one PutObject
+        up to the transfer's multipart threshold and, above it, a multipart upload of the transfer's part
+        size (the layout `upload_file` used) whose CompleteMultipartUpload carries the condition.
+        """
+        extra = {"Metadata": dict(metadata), "ContentType": content_type}
+        try:
+            if path.stat().st_size <= self._transfer.multipart_threshold:
+                with path.open("rb") as body:
+                    self.client.put_object(
+                        Bucket=location.bucket,
+                        Key=location.key,
+                        Body=body,
+                        ChecksumAlgorithm="SHA256",
+                        **extra,
+                        **condition.params,
+                    )
+            else:
+                self._multipart_upload(path, location, extra, condition)
+        except ClientError as error:
+            if error_code(error) in WRITE_CONFLICT_CODES:
+                raise WriteConflictError(f"{location} changed before it could be written ({condition})") from None
+            raise
+
+    def _multipart_upload(
+        self, path: Path, location: ObjectLocation, extra: Mapping[str, Any], condition: WriteCondition
+    ) -> None:
+        """Upload `path` in parts of the transfer's chunk size, completed only if `condition` holds; aborted
+        on any failure, so no part outlives it."""
+        size, part_size = path.stat().st_size, self._transfer.multipart_chunksize
+        upload_id = self.client.create_multipart_upload(
+            Bucket=location.bucket, Key=location.key, ChecksumAlgorithm="SHA256", **extra
+        )["UploadId"]
+
+        def upload_part(number: int) -> dict[str, Any]:
+            start = (number - 1) * part_size
+            with ReadFileChunk.from_filename(str(path), start, part_size) as body:
+                result = self.client.upload_part(
+                    Bucket=location.bucket,
+                    Key=location.key,
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    Body=body,
+                    ChecksumAlgorithm="SHA256",
+                )
+            return {"PartNumber": number, "ETag": result["ETag"], "ChecksumSHA256": result["ChecksumSHA256"]}
+
+        part_numbers = range(1, math.ceil(size / part_size) + 1)
+        self._send_parts_and_complete(location, upload_id, upload_part, part_numbers, condition)
+
+    def _send_parts_and_complete(
+        self,
+        location: ObjectLocation,
+        upload_id: str,
+        send_part: Callable[[int], dict[str, Any]],
+        part_numbers: range,
+        condition: WriteCondition,
+        workers: int | None = None,
+    ) -> None:
+        """Send every part (concurrently), then complete the upload only if `condition` still holds at
+        `location`; aborted on any failure, so no part outlives it and nothing partial looks complete."""
+        try:
+            with ThreadPoolExecutor(workers or self._transfer.max_request_concurrency) as pool:
+                parts = list(pool.map(send_part, part_numbers))
+            self.client.complete_multipart_upload(
+                Bucket=location.bucket,
+                Key=location.key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+                **condition.params,
+            )
+        except BaseException:
+            self.client.abort_multipart_upload(Bucket=location.bucket, Key=location.key, UploadId=upload_id)
+            raise
 
     def copy_to_archive(
         self,
@@ -216,11 +327,15 @@ class ImageryStore:
         storage_class: str,
         original: StoredObject,
         checksum_algorithm: str = "SHA256",
+        condition: WriteCondition | None = None,
     ) -> None:
         """Server-side copy of exactly the `original` version into `storage_class`: no byte passes here.
 
-        S3 computes the copy's `checksum_algorithm` checksum itself: the archive proof compares it.
+        S3 computes the copy's `checksum_algorithm` checksum itself: the archive proof compares it. The
+        copy lands only if `condition` holds at `target` (default: only if nothing is there); a 412 is
+        `SourceChangedError` if the original changed, else `WriteConflictError` (another writer got there).
         """
+        condition = condition or WriteCondition()
         try:
             if original.size <= self.single_copy_limit:
                 self.client.copy_object(
@@ -231,13 +346,17 @@ class ImageryStore:
                     StorageClass=storage_class,
                     ChecksumAlgorithm=checksum_algorithm,
                     MetadataDirective="COPY",
+                    **condition.params,
                 )
             else:
-                self._multipart_copy(source, target, storage_class, original, checksum_algorithm)
+                self._multipart_copy(source, target, storage_class, original, checksum_algorithm, condition)
         except ClientError as error:
-            if error_code(error) in {"PreconditionFailed", "412"}:
+            if error_code(error) not in WRITE_CONFLICT_CODES:
+                raise
+            current = self.head(ObjectLocation(source.bucket, source.key, original.version_id))
+            if current is None or current.etag != original.etag:
                 raise SourceChangedError(f"{source} changed before it could be archived") from None
-            raise
+            raise WriteConflictError(f"{target} changed before the archive copy landed ({condition})") from None
 
     def _multipart_copy(
         self,
@@ -246,6 +365,7 @@ class ImageryStore:
         storage_class: str,
         original: StoredObject,
         checksum_algorithm: str,
+        condition: WriteCondition,
     ) -> None:
         """Copy an object beyond CopyObject's 5 GiB part by part, with the part size `checksums_of` assumed.
 
@@ -288,15 +408,8 @@ class ImageryStore:
                 part[f"Checksum{checksum_algorithm}"] = result[f"Checksum{checksum_algorithm}"]
             return part
 
-        try:
-            with ThreadPoolExecutor(self._copy_workers) as pool:
-                parts = list(pool.map(copy_part, range(1, math.ceil(original.size / part_size) + 1)))
-            self.client.complete_multipart_upload(
-                Bucket=target.bucket, Key=target.key, UploadId=upload_id, MultipartUpload={"Parts": parts}
-            )
-        except BaseException:
-            self.client.abort_multipart_upload(Bucket=target.bucket, Key=target.key, UploadId=upload_id)
-            raise
+        part_numbers = range(1, math.ceil(original.size / part_size) + 1)
+        self._send_parts_and_complete(target, upload_id, copy_part, part_numbers, condition, self._copy_workers)
 
     def verify_archive(self, target: ObjectLocation, proof: ArchiveCheck, storage_class: str) -> StoredObject:
         """The archived copy, if `proof` finds its size, checksum and class right; else `ArchiveNotVerifiedError`."""
