@@ -69,6 +69,9 @@ class CompressionProfile:
     """Largest error allowed in 16-bit and float imagery, in the image's units; 0 keeps it lossless."""
     target_ssim: float | None = None
     """If set, the JPEG/WEBP quality is chosen per image as the lowest that reaches this SSIM."""
+    ssim_measure: str = "sampled"
+    """How a lossy 8-bit output's SSIM is measured: on windows (`sampled_quality`), or on every pixel
+    ("full", `quality.measure_ssim`, about three times the encode's time)."""
     lossless: bool = False
     """Every image written losslessly, whatever `codec` and `max_z_error` say: set per object by the
     `imagery-archive:encoding=lossless` tag or a `LOSSLESS_PREFIXES` prefix."""
