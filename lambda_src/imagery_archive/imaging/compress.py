@@ -165,22 +165,41 @@ def gdal_options(options: Mapping[str, str], path: str | Path) -> Iterator[None]
             gdal.SetConfigOption(name, value)
 
 
+@contextmanager
+def block_cache(megabytes: int | None) -> Iterator[None]:
+    """GDAL's block cache set to `megabytes` for the block (None: left as it is), then put back.
+
+    Process-wide, as `gdal_options`: the function compresses one image at a time.
+    """
+    if megabytes is None:
+        yield
+        return
+    saved = gdal.GetCacheMax()
+    gdal.SetCacheMax(megabytes * 1024 * 1024)
+    try:
+        yield
+    finally:
+        gdal.SetCacheMax(saved)
+
+
 def compress(
     src: str | Path,
     dst: str | Path,
     profile: CompressionProfile,
     on_source_read: Callable[[], None] = lambda: None,
     read_options: Mapping[str, str] | None = None,
+    block_cache_mb: int | None = None,
 ) -> CompressionResult:
     """Write `src` to `dst` as a COG encoded for what it is; see `profiles.choose_encoding`.
 
     `on_source_read` is called as soon as every pixel of `src` has been read without error (the
     input is sound), before the output is checked and measured: a caller can start work that
     needs a sound input, such as archiving it, while this finishes. `read_options` are the GDAL
-    settings reading `src` needs (e.g. a network path's), applied with `gdal_options`.
+    settings reading `src` needs (e.g. a network path's), applied with `gdal_options`; `block_cache_mb`,
+    GDAL's block cache while it runs (a streamed read wants a smaller one than a local file).
     """
-    if read_options:
-        with gdal_options(read_options, src):
+    if read_options or block_cache_mb is not None:
+        with gdal_options(read_options or {}, src), block_cache(block_cache_mb):
             return compress(src, dst, profile, on_source_read)
     started = time.perf_counter()
     dataset = open_image(src)
