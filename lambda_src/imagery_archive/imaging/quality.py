@@ -11,6 +11,11 @@ for both images), carries the few rows SSIM's window needs across each strip bou
 each band's SSIM map over its valid pixels, so its memory does not grow with the band count (a
 200-band image held whole as float64 would need more than 6 GB) and the score is the very mean the
 whole-image computation (`masked_ssim`) gives.
+
+This is the full measure, the reference the cheap one is held to (within 0.005 on every bundled
+image): the function scores lossy 8-bit outputs on windows (`sampled_quality`) and checks lossless
+ones pixel for pixel (`pixels_identical`); this one scores the rest (16-bit and float outputs with
+an error bound) and every output under `SSIM_MEASURE=full`.
 """
 
 from __future__ import annotations

@@ -39,6 +39,8 @@ SAMPLED_PIXELS = 2**17
 """Pixels scored per band: the windows' budget, and the size up to which an image is scored whole."""
 DENSE_BELOW = 0.25
 """Valid fraction under which the lattice is made denser, so that the windows still hold enough valid pixels."""
+MOST_WINDOWS = 8192
+"""The densest lattice: 16 times the usual number of windows (about 16 MB per band stack of 4 bands)."""
 FRACTION_PREVIEW = 256
 """Long side of the mask read (from the COG's mask overviews) that estimates the valid fraction."""
 CHUNK_VALUES = 1024 * 1024
@@ -101,14 +103,15 @@ def window_layout(width: int, height: int, valid_fraction: float = 1.0) -> Windo
     """The windows of an image of `width` x `height` (at least `SSIM_WINDOW` each way): the whole image
     if it has at most `SAMPLED_PIXELS` pixels, or if the windows with their halos would hold more.
 
-    `valid_fraction` below `DENSE_BELOW` makes the lattice that much denser (at most every window
-    side): the same number of valid pixels is then scored on a scene that is mostly nodata.
+    `valid_fraction` below `DENSE_BELOW` makes the lattice that much denser (at most `MOST_WINDOWS`,
+    at most one per window side): the same number of valid pixels is then scored on a scene that is
+    mostly nodata.
     """
     if width * height <= SAMPLED_PIXELS:
         return _whole(width, height)
     side_x, side_y = min(WINDOW_SIDE, width), min(WINDOW_SIDE, height)
     density = valid_fraction if valid_fraction < DENSE_BELOW else 1.0
-    wanted = SAMPLED_PIXELS / (side_x * side_y * max(density, 1e-6))
+    wanted = min(SAMPLED_PIXELS / (side_x * side_y * max(density, 1e-6)), MOST_WINDOWS)
     spacing = max(float(min(side_x, side_y)), math.sqrt(width * height / wanted))
     columns, rows = max(1, round(width / spacing)), max(1, round(height / spacing))
     read = rows * columns * (side_x + 2 * HALO) * (side_y + 2 * HALO)
