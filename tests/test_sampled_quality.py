@@ -93,7 +93,7 @@ def window_interiors(width: int, height: int) -> np.ndarray:
 
 def test_every_scored_pixel_gets_the_very_ssim_of_the_full_measure(cog):
     """Windows read with their halo, reflected at the image's edges: only which pixels are averaged differs."""
-    made = cog("RGB.byte.tif")
+    made = cog("naip_rgbn_5m.tif")
     bands = made.result.encoding.bands
     before, _ = read_preview(str(made.source), bands)
     after, valid = read_preview(str(made.output))
