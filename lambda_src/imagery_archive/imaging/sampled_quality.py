@@ -21,6 +21,11 @@ The luma of YCbCr was tried and rejected: it scored 0.01 to 0.11 above the per-b
 bundled images, chroma being where JPEG's subsampling does damage that the luma hides. A scene that
 is mostly nodata (less than `DENSE_BELOW` of it valid, from the COG's mask overview) gets a lattice
 made denser by its valid fraction, its windows without valid pixels skipped.
+
+Beyond 2048 pixels on the long side the full measure scores a nearest-neighbour grid of the image, a
+different quantity: on a 3164 x 2872 mosaic of the Landsat sample at q75 it said 0.933 where every
+pixel's SSIM averages 0.898; these windows said 0.899. So on large images this measure is the closer
+of the two to the image's own SSIM, and TARGET_SSIM asks a large image for a higher quality than before.
 """
 
 from __future__ import annotations
