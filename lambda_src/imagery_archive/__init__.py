@@ -3,7 +3,8 @@
 Three layers that know nothing of each other:
 - the GDAL core: `compress` (one image in, one COG out), `profiles` (which encoding each kind of
   image gets, a pure function), `cog_writer` (writing a COG with an encoding), `quality` (SSIM of
-  the result) and `target_quality` (the JPEG/WEBP quality that reaches a target SSIM);
+  the result; `sampled_quality`, the same score on windows, for lossy 8-bit outputs) and
+  `target_quality` (the JPEG/WEBP quality that reaches a target SSIM);
 - the S3 layer: `storage` (copy, verify, delete, tag), with `checksums` (what S3 will report for
   the archived copy, computed from the bytes read);
 - the job that runs one object through both: `archive_job` orders the steps, `scratch` stages the

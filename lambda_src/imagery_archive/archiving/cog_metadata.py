@@ -3,8 +3,8 @@
 The metadata lets anyone holding only the COG find its original and judge it: where it came from
 (bucket, key, version, size, its checksum), where it is archived (`archive-key`), how it was read
 (streamed or downloaded, and why), what proves its archived copy (`archive_proof`), how much smaller it
-is, how close (SSIM), and how and why it was encoded. S3 user metadata is ASCII, so the keys and the
-reasons are percent-encoded.
+is, how close (SSIM) and how that was measured (`ssim-method`), and how and why it was encoded. S3 user
+metadata is ASCII, so the keys and the reasons are percent-encoded.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ def output_metadata(
         "compressed-size": str(result.compressed_bytes),
         "compression-ratio": f"{result.ratio:.2f}",
         "ssim": f"{result.ssim:.4f}",
+        "ssim-method": quote(result.ssim_method, safe=READABLE),
         "encoding": result.encoding.label,
         "encoding-reason": quote(result.encoding.reason, safe=READABLE),
     }

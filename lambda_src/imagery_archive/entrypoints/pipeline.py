@@ -25,7 +25,7 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from functools import partial
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -41,8 +41,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from imagery_archive.archiving.outcomes import JobReport, ObjectResult, Outcome
 from imagery_archive.archiving.scratch import sweep_stale_scratch
-from imagery_archive.archiving.steps import archive_object
-from imagery_archive.catalogue.item import describe_scene
+from imagery_archive.archiving.steps import CompressImage, archive_object
+from imagery_archive.catalogue.scene_facts import SceneFacts, SceneFiles
 from imagery_archive.entrypoints.batch_operations import (
     MalformedTaskError,
     ResultCode,
@@ -56,12 +56,29 @@ from imagery_archive.entrypoints.batch_operations import (
 from imagery_archive.entrypoints.large_scene_routing import LargeSceneJobs, Upload
 from imagery_archive.entrypoints.task_standing import standing_of
 from imagery_archive.errors import PermanentError, SourceChangedError
-from imagery_archive.imaging.compress import InvalidCogError, compress, configure_gdal, gdal_sends_http_headers
+from imagery_archive.imaging.compress import (
+    CompressionResult,
+    InvalidCogError,
+    compress,
+    configure_gdal,
+    gdal_sends_http_headers,
+)
 from imagery_archive.imaging.profiles import CompressionProfile
 from imagery_archive.s3.keys import ObjectLocation, event_key
 from imagery_archive.s3.source_access import SourceReading
 from imagery_archive.s3.storage import ImageryStore, s3_client
 from imagery_archive.settings import SERVICE_NAME, FunctionSettings
+
+
+def describe_scene_lazily(cog: Path, facts: SceneFacts, out_dir: Path) -> SceneFiles:
+    """`item.describe_scene`, its module (pystac and its extensions) imported on first use, not at a cold start.
+
+    An invocation that only routes large scenes, skips or refuses objects never needs it.
+    """
+    from imagery_archive.catalogue.item import describe_scene  # noqa: PLC0415 (see the docstring)
+
+    return describe_scene(cog, facts, out_dir)
+
 
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 """A Lambda handler: the event and Lambda's context object (or anything with its attributes) in, the answer out."""
@@ -163,7 +180,7 @@ class Pipeline:
             self.logger.info("Skipped: not an image upload", extra={"object": str(source)})
             return self.counted(ObjectResult(source, Outcome.SKIPPED))
         try:
-            compress_image = partial(compress, profile=self.profile_for(source))
+            compress_image = self.compressor(self.profile_for(source))
             settings = self.settings
             report = archive_object(
                 source,
@@ -171,7 +188,7 @@ class Pipeline:
                 settings.destinations,
                 compress_image,
                 settings.work_dir,
-                describe_scene,
+                describe_scene_lazily,
                 self.reading,
             )
         except PermanentError as error:
@@ -189,6 +206,24 @@ class Pipeline:
             return self.counted(ObjectResult(source, Outcome.RETRY, str(error), retry_cause=error))
         self.record_report(report)
         return self.counted(ObjectResult(source, report.outcome, report=report))
+
+    def compressor(self, profile: CompressionProfile) -> CompressImage:
+        """`compress` with `profile`, and GDAL's block cache sized for how the original is read.
+
+        The job passes `read_options` exactly when it streams the original (`archive_object`).
+        """
+        settings = self.settings
+
+        def compress_image(
+            src: str | Path,
+            dst: str | Path,
+            on_source_read: Callable[[], None] = lambda: None,
+            read_options: Mapping[str, str] | None = None,
+        ) -> CompressionResult:
+            cache_mb = settings.block_cache_mb(streamed=read_options is not None)
+            return compress(src, dst, profile, on_source_read, read_options, block_cache_mb=cache_mb)
+
+        return compress_image
 
     def profile_for(self, source: ObjectLocation) -> CompressionProfile:
         """The function's profile, lossless if the operator listed the key's prefix or the uploader tagged it."""

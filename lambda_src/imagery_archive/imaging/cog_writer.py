@@ -21,7 +21,8 @@ from imagery_archive.imaging import pyramid
 from imagery_archive.imaging.gdal_errors import GdalError, collected_errors
 from imagery_archive.imaging.metadata_domains import cog_copies_metadata_domains, domains_to_carry, source_with_domains
 from imagery_archive.imaging.profiles import Encoding, MaskSource
-from imagery_archive.imaging.single_pass import source_with_overviews
+from imagery_archive.imaging.quality import SampleGrid
+from imagery_archive.imaging.single_pass import KeeperFactory, source_with_overviews
 
 gdal.UseExceptions()
 
@@ -40,11 +41,16 @@ many-band image past 1 GiB."""
 
 
 def write_cog(
-    dataset: gdal.Dataset, encoding: Encoding, dst: Path, on_source_read: Callable[[], None] = lambda: None
+    dataset: gdal.Dataset,
+    encoding: Encoding,
+    dst: Path,
+    on_source_read: Callable[[], None] = lambda: None,
+    keeper: KeeperFactory = SampleGrid,
 ) -> np.ndarray | None:
     """Translate `dataset` to a COG at `dst` with `encoding`; pixel read errors are the input's fault.
 
-    Returns the original's pixels on the SSIM grid (`quality.SampleGrid`) when the original was read
+    Returns the original's pixels the SSIM check compares, as `keeper` keeps them (the full measure's
+    grid, `quality.SampleGrid`, or windows, `sampled_quality.KeptWindows`), when the original was read
     in one pass (`single_pass`), None when the COG driver read it itself. `on_source_read` is called
     once every pixel was read without error: after that pass, or after the whole write. GDAL reports
     some write errors only when the output is closed, and the Python bindings then drop them: every
@@ -55,7 +61,7 @@ def write_cog(
     # handler: without it a failed tile is silently written as zeros (see `gdal_errors`).
     with collected_errors() as reported, _temporaries_beside(dst) as directory:
         try:
-            source, options, samples = _source_and_options(dataset, encoding, directory)
+            source, options, samples = _source_and_options(dataset, encoding, directory, keeper)
             if samples is not None and not any(error.is_failure for error in reported):
                 on_source_read()
             _translate(source, dst, options, reported)
@@ -100,14 +106,14 @@ def _temporaries_beside(dst: Path) -> Iterator[Path | None]:
 
 
 def _source_and_options(
-    dataset: gdal.Dataset, encoding: Encoding, directory: Path | None
+    dataset: gdal.Dataset, encoding: Encoding, directory: Path | None, keeper: KeeperFactory
 ) -> tuple[gdal.Dataset, gdal.TranslateOptions, np.ndarray | None]:
     """(What the COG driver reads, how, and the SSIM grid's pixels if they were read on the way)."""
     prepared, domains = _prepared_source(dataset, encoding), domains_to_carry(dataset)
     if directory is not None and pyramid.applies(dataset, encoding):
         carried = domains if cog_copies_metadata_domains() else {}
         layout = _translate_options(dataset, encoding, (), output_format="VRT")
-        read_once = source_with_overviews(prepared, layout, carried, directory)
+        read_once = source_with_overviews(prepared, layout, carried, directory, keeper)
         if read_once is not None:
             source, samples = read_once
             extra = ("COPY_SRC_MDD=YES",) if carried else ()

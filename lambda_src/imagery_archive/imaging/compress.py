@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 from osgeo import gdal
 from osgeo_utils.samples.validate_cloud_optimized_geotiff import validate
 
@@ -26,8 +27,10 @@ from imagery_archive.imaging.decoding import reopened_single_threaded
 from imagery_archive.imaging.gdal_errors import is_out_of_memory
 from imagery_archive.imaging.profiles import CompressionProfile, Encoding, ImageProperties, choose_encoding
 from imagery_archive.imaging.pyramid import level_sizes
-from imagery_archive.imaging.quality import measure_ssim
+from imagery_archive.imaging.quality import SampleGrid, full_measure_method, measure_ssim, pixels_identical
 from imagery_archive.imaging.results import CompressionResult
+from imagery_archive.imaging.sampled_quality import KeptWindows, SsimEstimate, sampled_ssim
+from imagery_archive.imaging.sampled_quality import applies as sampled_measure_applies
 from imagery_archive.imaging.target_quality import HIGHEST_QUALITY, QualitySearch, with_quality
 
 gdal.UseExceptions()
@@ -35,6 +38,8 @@ gdal.UseExceptions()
 
 MAX_FULL_ENCODES = 3
 """Whole-image encodes allowed to reach a target SSIM the trial windows mispredicted."""
+LOSSLESS_METHOD = "lossless: every compared pixel equal to the original's"
+"""The `ssim-method` of a lossless output, whose SSIM is 1.0 because its pixels were found equal."""
 
 
 class InvalidCogError(ImageryArchiveError):
@@ -139,22 +144,41 @@ def gdal_options(options: Mapping[str, str], path: str | Path) -> Iterator[None]
             gdal.SetConfigOption(name, value)
 
 
+@contextmanager
+def block_cache(megabytes: int | None) -> Iterator[None]:
+    """GDAL's block cache set to `megabytes` for the block (None: left as it is), then put back.
+
+    Process-wide, as `gdal_options`: the function compresses one image at a time.
+    """
+    if megabytes is None:
+        yield
+        return
+    saved = gdal.GetCacheMax()
+    gdal.SetCacheMax(megabytes * 1024 * 1024)
+    try:
+        yield
+    finally:
+        gdal.SetCacheMax(saved)
+
+
 def compress(
     src: str | Path,
     dst: str | Path,
     profile: CompressionProfile,
     on_source_read: Callable[[], None] = lambda: None,
     read_options: Mapping[str, str] | None = None,
+    block_cache_mb: int | None = None,
 ) -> CompressionResult:
     """Write `src` to `dst` as a COG encoded for what it is; see `profiles.choose_encoding`.
 
     `on_source_read` is called as soon as every pixel of `src` has been read without error (the
     input is sound), before the output is checked and measured: a caller can start work that
     needs a sound input, such as archiving it, while this finishes. `read_options` are the GDAL
-    settings reading `src` needs (e.g. a network path's), applied with `gdal_options`.
+    settings reading `src` needs (e.g. a network path's), applied with `gdal_options`; `block_cache_mb`,
+    GDAL's block cache while it runs (a streamed read wants a smaller one than a local file).
     """
-    if read_options:
-        with gdal_options(read_options, src):
+    if read_options or block_cache_mb is not None:
+        with gdal_options(read_options or {}, src), block_cache(block_cache_mb):
             return compress(src, dst, profile, on_source_read)
     started = time.perf_counter()
     dataset = open_image(src)
@@ -163,9 +187,11 @@ def compress(
     try:
         if profile.target_ssim is not None and encoding.quality is not None:
             target = profile.target_ssim
-            encoding, ssim = _write_at_target(dataset, str(src), encoding, partial, target, on_source_read)
+            encoding, ssim = _write_at_target(
+                dataset, str(src), encoding, partial, target, on_source_read, profile.ssim_measure
+            )
         else:
-            ssim = _write_checked(dataset, str(src), encoding, partial, on_source_read)
+            ssim = _write_checked(dataset, str(src), encoding, partial, on_source_read, profile.ssim_measure)
         partial.replace(dst)
     finally:
         partial.unlink(missing_ok=True)
@@ -176,7 +202,8 @@ def compress(
         data_type=gdal.GetDataTypeName(dataset.GetRasterBand(1).DataType),
         original_bytes=file_size(src),
         compressed_bytes=os.path.getsize(dst),
-        ssim=ssim,
+        ssim=ssim.score,
+        ssim_method=ssim.method,
         seconds=time.perf_counter() - started,
     )
 
@@ -188,39 +215,71 @@ def _write_at_target(
     partial: Path,
     target: float,
     on_source_read: Callable[[], None],
-) -> tuple[Encoding, float]:
+    measure: str,
+) -> tuple[Encoding, SsimEstimate]:
     """Write at the lowest quality whose SSIM reaches `target`, checked on the whole image.
 
     Trial windows predict the whole image's SSIM only roughly; when the real output falls short,
     the search runs again aimed higher by the shortfall, a bounded number of times.
     """
-    with QualitySearch(dataset, encoding) as search:
+
+    def trial_ssim(crop: str, trial: str, trial_encoding: Encoding) -> float:
+        return ssim_of(crop, trial, gdal.Open(crop), trial_encoding, measure).score
+
+    with QualitySearch(dataset, encoding, trial_ssim) as search:
         quality = search.lowest_quality(target)
         for _ in range(MAX_FULL_ENCODES):
             encoding = with_quality(encoding, quality)
-            ssim = _write_checked(dataset, src, encoding, partial, on_source_read)
-            if ssim >= target or quality == HIGHEST_QUALITY:
+            ssim = _write_checked(dataset, src, encoding, partial, on_source_read, measure)
+            if ssim.score >= target or quality == HIGHEST_QUALITY:
                 break
-            shortfall = search.trial_ssim(quality) - ssim
+            shortfall = search.trial_ssim(quality) - ssim.score
             quality = search.lowest_quality(min(target + shortfall, 0.9999), low=quality + 1)
     return encoding, ssim
 
 
 def _write_checked(
-    dataset: gdal.Dataset, src: str, encoding: Encoding, partial: Path, on_source_read: Callable[[], None]
-) -> float:
+    dataset: gdal.Dataset,
+    src: str,
+    encoding: Encoding,
+    partial: Path,
+    on_source_read: Callable[[], None],
+    measure: str,
+) -> SsimEstimate:
     """Write, validate and measure the COG; its SSIM against the original."""
-    samples = write_cog(dataset, encoding, partial, on_source_read)
+    keeper = KeptWindows if sampled_measure_applies(dataset, encoding, measure) else SampleGrid
+    samples = write_cog(dataset, encoding, partial, on_source_read, keeper)
     try:
         validate_cog(partial)
-        ssim = measure_ssim(src, str(partial), encoding.bands, original_samples=samples)
+        return ssim_of(src, str(partial), dataset, encoding, measure, samples)
     except RuntimeError as error:  # GDAL wrote tiles it can't read back: a fault of ours, not the input's
         if is_out_of_memory(str(error)):
             raise ResourceExhaustedError(f"GDAL ran out of memory reading the COG back: {error}") from None
         raise InvalidCogError(f"the COG can't be read back: {error}") from None
-    if not encoding.lossy and ssim < 1.0:
-        raise InvalidCogError(f"lossless output differs from the original (SSIM {ssim:.6f})")
-    return ssim
+
+
+def ssim_of(
+    src: str,
+    output: str,
+    dataset: gdal.Dataset,
+    encoding: Encoding,
+    measure: str,
+    samples: np.ndarray | None = None,
+) -> SsimEstimate:
+    """The SSIM of `output`, written from `dataset` (opened from `src`) with `encoding`, and how it was measured.
+
+    A lossless output must equal the original pixel for pixel (`InvalidCogError` if not); a lossy 8-bit
+    one is measured on windows (`sampled_quality`, unless `measure` is "full"); any other, on every pixel.
+    `samples` are the original's pixels kept while the COG was written, as the measure's keeper kept them.
+    """
+    if not encoding.lossy:
+        if not pixels_identical(src, output, encoding.bands, samples):
+            raise InvalidCogError("lossless output differs from the original")
+        return SsimEstimate(1.0, LOSSLESS_METHOD)
+    if sampled_measure_applies(dataset, encoding, measure):
+        return sampled_ssim(src, output, encoding.bands, samples)
+    score = measure_ssim(src, output, encoding.bands, original_samples=samples)
+    return SsimEstimate(score, full_measure_method(dataset.RasterXSize, dataset.RasterYSize))
 
 
 def validate_cog(path: Path) -> None:

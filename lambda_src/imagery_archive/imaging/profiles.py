@@ -57,6 +57,11 @@ def codec_named(name: str) -> Codec:
         raise ValueError(f"unknown compression {name!r}: choose one of {', '.join(CODECS)}") from None
 
 
+SSIM_MEASURES = ("sampled", "full")
+"""`SSIM_MEASURE`: the windowed measure of 8-bit lossy outputs (`sampled_quality`), or the full one
+(`quality.measure_ssim`)."""
+
+
 @dataclass(frozen=True)
 class CompressionProfile:
     """What the user asked for; `choose_encoding` adapts it to each image."""
@@ -69,6 +74,9 @@ class CompressionProfile:
     """Largest error allowed in 16-bit and float imagery, in the image's units; 0 keeps it lossless."""
     target_ssim: float | None = None
     """If set, the JPEG/WEBP quality is chosen per image as the lowest that reaches this SSIM."""
+    ssim_measure: str = "sampled"
+    """How a lossy 8-bit output's SSIM is measured: on windows (`sampled_quality`), or on every pixel
+    ("full", `quality.measure_ssim`, about three times the encode's time)."""
     lossless: bool = False
     """Every image written losslessly, whatever `codec` and `max_z_error` say: set per object by the
     `imagery-archive:encoding=lossless` tag or a `LOSSLESS_PREFIXES` prefix."""

@@ -11,7 +11,7 @@ A virtual copy of the original (`with_overviews`) then declares them as its over
 COG driver, finding overviews for the image and for the mask, copies them instead of computing
 them, and reads only the original's full resolution: two reads in all, where there were four.
 
-While the strips pass by, the pixels the SSIM check compares (`quality.SampleGrid`) are kept, so
+While the strips pass by, the pixels the SSIM check compares (`single_pass.StripKeeper`) are kept, so
 that check needs no read of the original either.
 
 Scope: 8-bit images written lossily (JPEG, WEBP: the imagery this product exists for) with AVERAGE

@@ -19,6 +19,8 @@ class CompressionResult:
     original_bytes: int
     compressed_bytes: int
     ssim: float
+    ssim_method: str
+    """How `ssim` was measured (`sampled_quality`, `quality`), as the COG's metadata says it."""
     seconds: float
 
     @property

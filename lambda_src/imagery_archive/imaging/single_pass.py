@@ -1,7 +1,7 @@
 """The one read of an original that a COG write needs, when `pyramid.applies`.
 
 `source_with_overviews` reads the original once, strip by strip, to build its overview levels
-(`pyramid`) and to keep the pixels the SSIM check compares (`quality.SampleGrid`). It returns a
+(`pyramid`) and to keep the pixels the SSIM check compares (a `StripKeeper`). It returns a
 virtual copy of the original declaring those levels as its overviews, from which the COG driver
 reads the full resolution only: one read of the original in all, where the COG driver alone
 makes three and the SSIM check a fourth.
@@ -14,15 +14,29 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 from osgeo import gdal
 
 from imagery_archive.imaging.metadata_domains import Domains
 from imagery_archive.imaging.pyramid import Pyramid, with_overviews
-from imagery_archive.imaging.quality import SampleGrid
 
 gdal.UseExceptions()
+
+
+class StripKeeper(Protocol):
+    """Keeps what the SSIM check needs of the original from the strips going by (`quality.SampleGrid`,
+    `sampled_quality.KeptWindows`)."""
+
+    pixels: np.ndarray
+
+    def add(self, strip: np.ndarray, first: int) -> None:
+        """Keep what is needed of `strip` (bands x rows x cols), whose first row is the image's row `first`."""
+
+
+KeeperFactory = Callable[[int, int, int], StripKeeper]
+"""(width, height, bands) of the image -> the `StripKeeper` of its SSIM check."""
 
 
 def source_with_overviews(
@@ -30,11 +44,13 @@ def source_with_overviews(
     translate: gdal.TranslateOptions,
     domains: Domains,
     directory: Path,
+    keeper: KeeperFactory,
 ) -> tuple[gdal.Dataset, np.ndarray] | None:
-    """(The COG driver's source, with overviews; the original's pixels on the SSIM grid), or None.
+    """(The COG driver's source, with overviews; the original's pixels the SSIM check needs), or None.
 
     `translate` turns `prepared` into what the COG holds (bands, mask, nodata), as a VRT in
-    `directory`, which also receives the overview levels: both must outlive the COG write. None if
+    `directory`, which also receives the overview levels: both must outlive the COG write. `keeper` makes
+    what keeps the SSIM check's pixels of the original (`StripKeeper`). None if
     the result's mask is per band (a nodata value kept per band), which the levels can't represent.
     """
     virtual_path = directory / "source.vrt"
@@ -50,7 +66,7 @@ def source_with_overviews(
     masked = flags == {gdal.GMF_PER_DATASET}
     width, height = virtual.RasterXSize, virtual.RasterYSize
     pyramid = Pyramid(width, height, virtual.RasterCount, masked, directory)
-    samples = SampleGrid(width, height, virtual.RasterCount)
+    samples = keeper(width, height, virtual.RasterCount)
     validity = _validity(prepared, virtual, mask if masked else None)
     for first, pixels, valid in _strips(virtual, validity, pyramid.strip_rows):
         samples.add(pixels, first)

@@ -9,6 +9,7 @@ finds the setting; `compress` then checks the real output and steps up if it fel
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from osgeo import gdal
 
 from imagery_archive.imaging.cog_writer import write_cog
 from imagery_archive.imaging.profiles import Encoding
-from imagery_archive.imaging.quality import measure_ssim, preview_shape
+from imagery_archive.imaging.quality import preview_shape
 
 LOWEST_QUALITY = 25
 """Below this, libjpeg's quantization tables no longer fit baseline JPEG."""
@@ -26,6 +27,9 @@ WINDOW = 512
 GRID = 3
 """Candidate windows lie on a GRID x GRID lattice; the most valid ones are tried."""
 WINDOWS_TRIED = 4
+
+SsimOf = Callable[[str, str, Encoding], float]
+"""(original, compressed, its encoding) -> SSIM: the same measure as the real output's."""
 
 
 def with_quality(encoding: Encoding, quality: int) -> Encoding:
@@ -46,8 +50,9 @@ def trial_windows(width: int, height: int) -> list[tuple[int, int, int, int]]:
 class QualitySearch:
     """Trial encodes of a few windows of one image, to find the quality that reaches an SSIM."""
 
-    def __init__(self, dataset: gdal.Dataset, encoding: Encoding) -> None:
+    def __init__(self, dataset: gdal.Dataset, encoding: Encoding, ssim_of: SsimOf) -> None:
         self._encoding = encoding
+        self._ssim_of = ssim_of
         self._folder = f"/vsimem/trial-{uuid.uuid4().hex}"
         self._scores: dict[int, float] = {}
         try:
@@ -81,7 +86,7 @@ class QualitySearch:
             for number, crop in enumerate(self._crops):
                 encoded = f"{self._folder}/q{quality}-{number}.tif"
                 write_cog(gdal.Open(crop), trial, Path(encoded))
-                scores.append(measure_ssim(crop, encoded, trial.bands))
+                scores.append(self._ssim_of(crop, encoded, trial))
             self._scores[quality] = sum(scores) / len(scores)
         return self._scores[quality]
 
