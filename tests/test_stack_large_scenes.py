@@ -242,7 +242,8 @@ def test_the_execution_role_only_pulls_the_image_and_writes_logs(template: Templ
         },
         {
             "Effect": "Allow",
-            "Action": ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"],
+            # Sorted: @aws-cdk/aws-iam:minimizePolicies sorts actions.
+            "Action": ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
             "Resource": repository,
         },
         {"Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
@@ -306,7 +307,7 @@ def test_failed_jobs_reach_the_failure_queue_whose_alarm_fires(template: Templat
     assert rule["Targets"] == [{"Arn": queue, "Id": "Target0"}]
     policy = _only(template, "AWS::SQS::QueuePolicy")["PolicyDocument"]["Statement"]
     assert {
-        "Action": ["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
+        "Action": ["sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage"],  # sorted (minimizePolicies)
         "Condition": {"ArnEquals": {"aws:SourceArn": _arn(template, "AWS::Events::Rule", "LargeScenes/FailedJobs")}},
         "Effect": "Allow",
         "Principal": {"Service": "events.amazonaws.com"},
