@@ -23,6 +23,7 @@ from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
@@ -30,6 +31,7 @@ from constructs import Construct
 
 from imagery_archive.entrypoints.batch_job import EXIT_PERMANENT, EXIT_RETRY
 from infra.archive_job_resources import archive_job_role, log_group
+from infra.job_states import JobStateLog
 from infra.settings import PipelineSettings
 
 JOB_COMMAND = ["python3", "-m", "imagery_archive.job"]
@@ -37,6 +39,10 @@ JOB_ATTEMPTS = 3
 """Attempts of one job: a transient failure (exit 1) is retried twice, as Lambda retries a failed event."""
 LOG_STREAM_PREFIX = "large-scene"
 HTTPS = 443
+UNTRACED = {"POWERTOOLS_TRACE_DISABLED": "true"}
+"""Fargate has no X-Ray daemon, and the job definition holds one container: the job is not traced (its logs,
+with `batch_job_id`, and its state changes follow it instead). Powertools would turn tracing off outside Lambda
+by itself; saying so in the job's environment makes it explicit."""
 
 _CPU_ARCHITECTURES = {"x86_64": ecs.CpuArchitecture.X86_64, "arm64": ecs.CpuArchitecture.ARM64}
 
@@ -55,9 +61,11 @@ class LargeSceneJob(Construct):
         input_bucket: s3.IBucket,
         output_bucket: s3.IBucket,
         failure_queue: sqs.IQueue,
+        logs_key: kms.IKey,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.log_group = log_group(self, "Logs")
+        self._logs_key = logs_key
+        self.log_group = log_group(self, "Logs", logs_key)
         self.vpc, subnets, public_ip = self._network(settings)
         self._roles(settings, input_bucket, output_bucket, failure_queue)
         self.security_group = ec2.SecurityGroup(
@@ -79,7 +87,8 @@ class LargeSceneJob(Construct):
         self.queue = batch.JobQueue(
             self, "Queue", compute_environments=[batch.OrderedComputeEnvironment(compute_environment=compute, order=1)]
         )
-        self.job_definition = self._job_definition(settings, image, environment, public_ip)
+        self.job_definition = self._job_definition(settings, image, environment | UNTRACED, public_ip)
+        self.states = JobStateLog(self, "States", job_queue=self.queue, logs_key=logs_key)
         Validations.of(self.execution_role).acknowledge(
             Acknowledgment(
                 id="AwsSolutions::AwsSolutions-IAM5[Resource::*]",
@@ -119,7 +128,7 @@ class LargeSceneJob(Construct):
             if vpc.private_subnets:
                 return vpc, ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS), False
             return vpc, ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC), True
-        flow_logs = log_group(self, "FlowLogs")
+        flow_logs = log_group(self, "FlowLogs", self._logs_key)
         vpc = ec2.Vpc(
             self,
             "Vpc",

@@ -92,6 +92,8 @@ def _logs_and_queue_statements(template: Template) -> list[dict[str, Any]]:
             "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
             "Resource": {"Fn::GetAtt": [logical_id(template, "AWS::Logs::LogGroup", "Compression/Logs"), "Arn"]},
         },
+        # Active tracing: X-Ray actions take no resource.
+        {"Effect": "Allow", "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "Resource": "*"},
         {
             "Effect": "Allow",
             "Action": ["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
@@ -166,12 +168,13 @@ def test_function_role_has_no_managed_policies_and_only_lambda_may_assume_it(tem
 
 
 def test_no_policy_in_the_stack_allows_wildcard_actions_or_every_resource(template: Template) -> None:
-    """Except ECR's login token for pulling the large-scene job's image: that action takes no resource."""
+    """Except ECR's login token for pulling the large-scene job's image, and sending X-Ray traces: those actions
+    take no resource."""
     for name, policy in template.find_resources("AWS::IAM::Policy").items():
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
             assert not any("*" in action for action in actions), f"{name} allows {actions}"
-            if actions != ["ecr:GetAuthorizationToken"]:
+            if actions not in (["ecr:GetAuthorizationToken"], ["xray:PutTelemetryRecords", "xray:PutTraceSegments"]):
                 assert statement["Resource"] != "*", f"{name} allows {actions} on every resource"
 
 
