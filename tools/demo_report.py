@@ -6,13 +6,9 @@ from pathlib import Path
 
 from imagery_archive.s3.storage import FAILURE_TAG
 from tools import large_scene_demo
-from tools.cli import size, table
+from tools.cli import money, size, table
 from tools.demo_run import BROKEN_KEY, DemoRun
 from tools.local_function import S3Call
-
-
-def money(dollars: float) -> str:
-    return f"${dollars:,.2f}" if dollars >= 0.1 else f"${dollars:.6f}"
 
 
 def render(run: DemoRun) -> str:

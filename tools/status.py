@@ -32,7 +32,7 @@ from imagery_archive.archiving.outcomes import Outcome
 from imagery_archive.s3.keys import Destinations
 from imagery_archive.settings import METRICS_NAMESPACE, SERVICE_NAME
 from tools import pricing
-from tools.cli import Parser, fail, size
+from tools.cli import Parser, fail, money, size
 from tools.status_sources import CloudWatchTotals, EmfLogTotals, MetricTotals, jobs_by_state, objects_left, queue_depth
 
 DEFAULT_STACK = "ImageryArchive"
@@ -132,12 +132,12 @@ def render(status: Status) -> str:
         f"Imagery archive, {status.start:%Y-%m-%d %H:%M} to {status.end:%Y-%m-%d %H:%M} UTC",
         f"  archived                  {archived} objects",
         f"  failed, tagged in place   {failed} originals (imagery-archive:status=failed; "
-        "list them: python -m tools.backfill --retry-failed --dry-run)",
+        "list them: python -m tools.backfill --retry-failed --dry-run ...)",
         f"  other outcomes            {others}",
         f"  bytes in                  {size(status.bytes_in)} of originals ({status.compressed_objects} compressed)",
         f"  bytes out                 {size(status.bytes_out)} of COGs",
         f"  saving                    {size(status.saved_bytes)} ({status.saved_fraction:.0%})",
-        f"  saving per month          ${status.monthly.saved:,.6g} ({status.monthly.saved_fraction:.0%}): COGs in "
+        f"  saving per month          {money(status.monthly.saved)} ({status.monthly.saved_fraction:.0%}): COGs in "
         f"STANDARD + originals in {status.archive_class}, against originals in STANDARD ({status.prices})",
     ]
     if status.failure_queue_messages is not None:
