@@ -157,3 +157,36 @@ def test_a_bad_window_is_one_line_and_exit_code_2(capsys):
         main(["--no-stack", "--since", "yesterday"])
     assert stopped.value.code == 2
     assert "--since" in capsys.readouterr().err
+
+
+def test_the_stack_outputs_name_the_queue_and_the_bucket(run, buckets, s3_endpoint, capsys):
+    """Without options, the status reads the stack's outputs (a stack moto's CloudFormation deploys here)."""
+    template = {
+        "Resources": {"Queue": {"Type": "AWS::SQS::Queue"}},
+        "Outputs": {
+            "FailureQueueUrl": {"Value": {"Ref": "Queue"}},
+            "InputBucketName": {"Value": buckets.input},
+        },
+    }
+    cloudformation = boto3.client("cloudformation", endpoint_url=s3_endpoint)
+    stack = f"ImageryArchive-{buckets.input}"
+    cloudformation.create_stack(StackName=stack, TemplateBody=json.dumps(template))
+    queue = cloudformation.describe_stacks(StackName=stack)["Stacks"][0]["Outputs"]
+    queue_url = next(output["OutputValue"] for output in queue if output["OutputKey"] == "FailureQueueUrl")
+    boto3.client("sqs", endpoint_url=s3_endpoint).send_message(QueueUrl=queue_url, MessageBody="a failed event")
+    capsys.readouterr()
+    argv = ["--stack", stack, "--endpoint-url", s3_endpoint, "--emf-log", str(run["log"]), "--list-input", "--json"]
+    assert main(["--namespace", NAMESPACE, *argv]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["failure_queue_messages"] == 1
+    assert status["input_objects_left"] == 1
+    assert status["archive_class"] == "GLACIER", "no function in this stack: the default archive class"
+
+
+def test_a_stack_that_cannot_be_read_is_one_line_and_exit_code_2(s3_endpoint, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        main(["--stack", "NoSuchStack", "--endpoint-url", s3_endpoint])
+    assert stopped.value.code == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: can't read stack 'NoSuchStack'")
+    assert len(error.strip().splitlines()) == 1
