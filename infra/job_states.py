@@ -10,7 +10,7 @@ those counts and asks the log for the latest state of each job.
 from __future__ import annotations
 
 import jsii
-from aws_cdk import ArnFormat, Stack
+from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_batch as batch
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
@@ -73,15 +73,15 @@ class JobStateLog(Construct):
         )
 
     @staticmethod
-    def state_changes(status: str, **options: object) -> cloudwatch.Metric:
-        """How many jobs entered `status` per period (one of `JOB_STATES`)."""
+    def state_changes(status: str, period: Duration) -> cloudwatch.Metric:
+        """How many jobs entered `status` (one of `JOB_STATES`) per `period`."""
         return cloudwatch.Metric(
             namespace=METRICS_NAMESPACE,
             metric_name=JOB_STATE_METRIC,
             dimensions_map={"status": status},
             statistic="Sum",
+            period=period,
             label=status,
-            **options,  # type: ignore[arg-type]
         )
 
 
