@@ -30,6 +30,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from imagery_archive.entrypoints.batch_job import EXIT_PERMANENT, EXIT_RETRY
+from imagery_archive.settings import METRICS_NAMESPACE
 from infra.archive_job_resources import archive_job_role, log_group
 from infra.job_states import JobStateLog
 from infra.settings import PipelineSettings
@@ -113,6 +114,22 @@ class LargeSceneJob(Construct):
             input_bucket=input_bucket,
             output_bucket=output_bucket,
             failure_queue=failure_queue,
+        )
+        # CloudWatch extracts EMF from Lambda's output only: the job sends its metrics itself, to its namespace only.
+        self.job_role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="PublishJobMetrics",
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions={"StringEquals": {"cloudwatch:namespace": METRICS_NAMESPACE}},
+            )
+        )
+        Validations.of(self.job_role).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+                reason="Only cloudwatch:PutMetricData is granted on '*', and only for the pipeline's metrics "
+                "namespace (a condition): PutMetricData takes no resource.",
+            )
         )
         self.execution_role = iam.Role(
             self,

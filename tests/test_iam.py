@@ -168,13 +168,16 @@ def test_function_role_has_no_managed_policies_and_only_lambda_may_assume_it(tem
 
 
 def test_no_policy_in_the_stack_allows_wildcard_actions_or_every_resource(template: Template) -> None:
-    """Except ECR's login token for pulling the large-scene job's image, and sending X-Ray traces: those actions
-    take no resource."""
+    """Except ECR's login token for pulling the large-scene job's image, sending X-Ray traces, and the job's
+    metrics (to the pipeline's namespace only): those actions take no resource."""
     for name, policy in template.find_resources("AWS::IAM::Policy").items():
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
             assert not any("*" in action for action in actions), f"{name} allows {actions}"
-            if actions not in (["ecr:GetAuthorizationToken"], ["xray:PutTelemetryRecords", "xray:PutTraceSegments"]):
+            no_resource = (["ecr:GetAuthorizationToken"], ["xray:PutTelemetryRecords", "xray:PutTraceSegments"])
+            if actions == ["cloudwatch:PutMetricData"]:
+                assert statement["Condition"] == {"StringEquals": {"cloudwatch:namespace": "ImageryArchive"}}
+            elif actions not in no_resource:
                 assert statement["Resource"] != "*", f"{name} allows {actions} on every resource"
 
 

@@ -217,7 +217,14 @@ def test_the_job_logs_to_its_own_log_group_with_retention(template: Template) ->
 def test_the_job_role_has_exactly_the_functions_s3_statements(template: Template) -> None:
     function_s3 = [s for s in _statements(template, "Compression/Role") if s.get("Sid") in ARCHIVE_JOB_SIDS]
     assert [s["Sid"] for s in function_s3] == list(ARCHIVE_JOB_SIDS)
-    assert _statements(template, "LargeScenes/JobRole") == function_s3
+    publish_metrics = {  # CloudWatch extracts EMF from Lambda only: the job sends its metrics (test_job_metrics.py)
+        "Sid": "PublishJobMetrics",
+        "Effect": "Allow",
+        "Action": "cloudwatch:PutMetricData",
+        "Resource": "*",
+        "Condition": {"StringEquals": {"cloudwatch:namespace": "ImageryArchive"}},
+    }
+    assert _statements(template, "LargeScenes/JobRole") == [*function_s3, publish_metrics]
     container = _container(template)
     assert container["JobRoleArn"] == _arn(template, "AWS::IAM::Role", "LargeScenes/JobRole")
 

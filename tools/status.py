@@ -157,6 +157,12 @@ def as_json(status: Status) -> str:
     return json.dumps(document, default=str, indent=2)
 
 
+def next_minute(moment: datetime) -> datetime:
+    """The window's end: the next whole minute, so that what was published in the last seconds is in it
+    (CloudWatch's end time is exclusive, and its periods start on whole minutes)."""
+    return moment.replace(second=0, microsecond=0) + timedelta(minutes=1)
+
+
 def window(text: str) -> timedelta:
     """`90m`, `24h`, `7d` as a duration; argparse's type for `--since`."""
     match = _DURATION.match(text)
@@ -239,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.emf_log
         else CloudWatchTotals(clients.client("cloudwatch"), args.namespace, dimensions)
     )
-    end = datetime.now(UTC)
+    end = next_minute(datetime.now(UTC))
     status = gather(metrics, resources, clients, prices, end - args.since, end)
     print(as_json(status) if args.json else render(status))
     return 0
