@@ -30,6 +30,11 @@ def size(n: float) -> str:
     raise AssertionError("unreachable")
 
 
+def money(dollars: float) -> str:
+    """US dollars: cents from ten cents up, millionths below (a small run's monthly storage is fractions of a cent)."""
+    return f"${dollars:,.2f}" if dollars >= 0.1 else f"${dollars:.6f}"
+
+
 def table(header: Sequence[str], rows: Sequence[Sequence[object]], right: Sequence[int] = ()) -> str:
     """A fixed-width text table; columns whose index is in `right` are right-aligned (numbers)."""
     cells = [[str(value) for value in row] for row in [header, *rows]]

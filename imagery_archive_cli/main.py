@@ -1,7 +1,7 @@
 """The `imagery-archive` command: one subcommand per operator task, each with its own `--help`.
 
 A subcommand's module is imported only when it runs, so `imagery-archive --help` and the help of the commands
-that need no GDAL (`catalog`, `restore`, `failed`, `costs`) work on a machine without it.
+that need no GDAL (`catalog`, `restore`, `failed`, `status`, `costs`) work on a machine without it.
 """
 
 from __future__ import annotations
@@ -31,6 +31,9 @@ SUBCOMMANDS = {
         "archive what is already in a bucket (locally or by Batch Operations)",
     ),
     "restore": Subcommand("imagery_archive_cli.operations.restore", "bring archived originals back from Glacier"),
+    "status": Subcommand(
+        "imagery_archive_cli.operations.status", "how far the archive is, what it saved, what failed (CloudWatch)"
+    ),
     "failed": Subcommand("imagery_archive_cli.operations.failed", "list the originals tagged failed, with the reason"),
     "catalog": Subcommand("imagery_archive_cli.catalogue.catalog", "write the STAC catalogue of the COGs' Items"),
     "choose-settings": Subcommand(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
@@ -21,9 +22,19 @@ from infra.settings import PipelineSettings
 LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
 
 
-def log_group(scope: Construct, construct_id: str) -> logs.LogGroup:
-    """A log group kept `LOG_RETENTION`, deleted with the stack."""
-    return logs.LogGroup(scope, construct_id, retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY)
+def log_group(
+    scope: Construct, construct_id: str, encryption_key: kms.IKey, log_group_name: str | None = None
+) -> logs.LogGroup:
+    """A log group kept `LOG_RETENTION`, encrypted with the stack's logs key (`infra.log_encryption`), deleted
+    with the stack."""
+    return logs.LogGroup(
+        scope,
+        construct_id,
+        log_group_name=log_group_name,
+        retention=LOG_RETENTION,
+        encryption_key=encryption_key,
+        removal_policy=RemovalPolicy.DESTROY,
+    )
 
 
 def archive_job_role(

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, Size
+from aws_cdk import Acknowledgment, Duration, Size, Validations
 from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_s3 as s3
@@ -13,6 +14,7 @@ from constructs import Construct
 from imagery_archive import FUNCTION_ROOT
 from imagery_archive.settings import METRICS_NAMESPACE, SERVICE_NAME
 from infra.archive_job_resources import archive_job_role, log_group
+from infra.checkov import acknowledge_checkov
 from infra.service_roles import LAMBDA
 from infra.settings import PipelineSettings
 
@@ -45,9 +47,10 @@ class CompressionFunction(Construct):
         input_bucket: s3.IBucket,
         output_bucket: s3.IBucket,
         failure_queue: sqs.IQueue,
+        logs_key: kms.IKey,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.log_group = log_group(self, "Logs")
+        self.log_group = log_group(self, "Logs", logs_key)
         self.role = archive_job_role(
             self,
             "Role",
@@ -64,6 +67,7 @@ class CompressionFunction(Construct):
             self, "Image", directory=str(FUNCTION_ROOT), platform=_RUNTIME_PLATFORMS[settings.architecture][1]
         )
         self.function = self._function(settings, output_bucket, failure_queue)
+        self._acknowledge_findings()
 
     def _function(
         self, settings: PipelineSettings, output_bucket: s3.IBucket, failure_queue: sqs.IQueue
@@ -87,6 +91,31 @@ class CompressionFunction(Construct):
             retry_attempts=settings.async_retry_attempts,
             max_event_age=Duration.hours(settings.max_event_age_hours),
             on_failure=destinations.SqsDestination(failure_queue),
+            # X-Ray: a trace per invocation, a span per step of each object (imagery_archive.entrypoints.tracing).
+            tracing=lambda_.Tracing.ACTIVE,
+        )
+
+    def _acknowledge_findings(self) -> None:
+        """What checkov and cdk-nag flag on the function that is a design choice, each with its reason."""
+        acknowledge_checkov(
+            self.function,
+            {
+                "CKV_AWS_116": "Failed events go to the failure queue through the function's on-failure destination "
+                "(AWS::Lambda::EventInvokeConfig), which keeps the request, the error and the retries; a dead-letter "
+                "queue would keep less. The check reads only DeadLetterConfig.",
+                "CKV_AWS_117": "The function reaches only S3, SQS and AWS Batch APIs. In a VPC it would need a NAT "
+                "gateway or interface endpoints (hourly cost) to reach them, and gain nothing: access is by IAM, "
+                "over TLS.",
+                "CKV_AWS_173": "The environment holds no secret, only bucket names, prefixes, a queue URL and tuning "
+                "values (see function_environment); Lambda encrypts it at rest with its AWS-managed key.",
+            },
+        )
+        Validations.of(self.role).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+                reason="Only xray:PutTraceSegments and xray:PutTelemetryRecords are granted on '*', by active tracing: "
+                "X-Ray actions take no resource, so no narrower statement exists.",
+            )
         )
 
 
@@ -102,7 +131,7 @@ def function_environment(settings: PipelineSettings, output_bucket_name: str, fa
         "QUALITY": str(settings.quality),
         "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
         "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
-        "LOG_LEVEL": settings.log_level,
+        "POWERTOOLS_LOG_LEVEL": settings.log_level,
     }
     if settings.target_ssim is not None:
         environment["TARGET_SSIM"] = str(settings.target_ssim)

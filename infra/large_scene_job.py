@@ -23,13 +23,16 @@ from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from imagery_archive.entrypoints.batch_exit_codes import EXIT_PERMANENT, EXIT_RETRY
+from imagery_archive.settings import METRICS_NAMESPACE
 from infra.archive_job_resources import archive_job_role, log_group
+from infra.job_states import JobStateLog
 from infra.service_roles import ECS_TASKS, VPC_FLOW_LOGS, scoped_principal
 from infra.settings import PipelineSettings
 
@@ -44,6 +47,10 @@ SCRATCH_PATH = "/scratch"
 storage, declared a VOLUME owned by `JOB_USER` in the image so that Fargate gives the volume that owner."""
 SCRATCH_VOLUME = "scratch"
 HTTPS = 443
+UNTRACED = {"POWERTOOLS_TRACE_DISABLED": "true"}
+"""Fargate has no X-Ray daemon, and the job definition holds one container: the job is not traced (its logs,
+with `batch_job_id`, and its state changes follow it instead). Powertools would turn tracing off outside Lambda
+by itself; saying so in the job's environment makes it explicit."""
 
 _CPU_ARCHITECTURES = {"x86_64": ecs.CpuArchitecture.X86_64, "arm64": ecs.CpuArchitecture.ARM64}
 
@@ -62,9 +69,11 @@ class LargeSceneJob(Construct):
         input_bucket: s3.IBucket,
         output_bucket: s3.IBucket,
         failure_queue: sqs.IQueue,
+        logs_key: kms.IKey,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.log_group = log_group(self, "Logs")
+        self._logs_key = logs_key
+        self.log_group = log_group(self, "Logs", logs_key)
         self.vpc, subnets, public_ip = self._network(settings)
         self._roles(settings, input_bucket, output_bucket, failure_queue)
         self.security_group = ec2.SecurityGroup(
@@ -86,7 +95,8 @@ class LargeSceneJob(Construct):
         self.queue = batch.JobQueue(
             self, "Queue", compute_environments=[batch.OrderedComputeEnvironment(compute_environment=compute, order=1)]
         )
-        self.job_definition = self._job_definition(settings, image, environment, public_ip)
+        self.job_definition = self._job_definition(settings, image, environment | UNTRACED, public_ip)
+        self.states = JobStateLog(self, "States", job_queue=self.queue, logs_key=logs_key)
         Validations.of(self.execution_role).acknowledge(
             Acknowledgment(
                 id="AwsSolutions::AwsSolutions-IAM5[Resource::*]",
@@ -112,6 +122,22 @@ class LargeSceneJob(Construct):
             output_bucket=output_bucket,
             failure_queue=failure_queue,
         )
+        # CloudWatch extracts EMF from Lambda's output only: the job sends its metrics itself, to its namespace only.
+        self.job_role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="PublishJobMetrics",
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions={"StringEquals": {"cloudwatch:namespace": METRICS_NAMESPACE}},
+            )
+        )
+        Validations.of(self.job_role).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+                reason="Only cloudwatch:PutMetricData is granted on '*', and only for the pipeline's metrics "
+                "namespace (a condition): PutMetricData takes no resource.",
+            )
+        )
         self.execution_role = iam.Role(
             self,
             "ExecutionRole",
@@ -126,7 +152,7 @@ class LargeSceneJob(Construct):
             if vpc.private_subnets:
                 return vpc, ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS), False
             return vpc, ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC), True
-        flow_logs = log_group(self, "FlowLogs")
+        flow_logs = log_group(self, "FlowLogs", self._logs_key)
         flow_logs_role = iam.Role(
             self,
             "FlowLogsRole",

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Stack, Validations
+from aws_cdk import Acknowledgment, Duration, Stack, Validations
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as s3_notifications
 from constructs import Construct
 
 from infra.batch_operations import BatchOperationsRole
 from infra.buckets import PipelineBuckets
+from infra.checkov import acknowledge_deploy_time_handlers
 from infra.compression_function import CompressionFunction, function_environment
+from infra.dashboard import PipelineDashboard
 from infra.failures import FailureQueue, PipelineAlarms
 from infra.large_scene_job import LargeSceneJob
+from infra.log_encryption import logs_key
 from infra.settings import PipelineSettings
 
 # CDK's singleton that applies bucket notifications; its construct ID is fixed by aws-cdk-lib.
@@ -22,10 +25,12 @@ class ImageryArchivePipeline(Construct):
     """Upload -> compress to COG + archive the original -> delete the upload; failures -> queue + alarms.
 
     Scenes too large for the function go, untouched, to the same job on AWS Batch (`largeSceneJobs`).
+    Operators get alarms and one dashboard over all of it.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: PipelineSettings) -> None:
         super().__init__(scope, construct_id)
+        self.logs_key = logs_key(self, "LogsKey")
         self.buckets = PipelineBuckets(self, "Buckets", settings=settings)
         self.failures = FailureQueue(self, "Failures")
         self.compression = CompressionFunction(
@@ -35,16 +40,12 @@ class ImageryArchivePipeline(Construct):
             input_bucket=self.buckets.input,
             output_bucket=self.buckets.output,
             failure_queue=self.failures.queue,
+            logs_key=self.logs_key,
         )
         self.large_scenes = self._large_scene_job(settings) if settings.large_scene_jobs else None
         self._trigger_on_uploads(settings.imagery_suffixes)
-        self.alarms = PipelineAlarms(
-            self,
-            "Alarms",
-            function=self.compression.function,
-            failure_queue=self.failures.queue,
-            alarm_email=settings.alarm_email,
-        )
+        self._operate(settings)
+        acknowledge_deploy_time_handlers(Stack.of(self))
         # Whole archives at once: S3 Batch Operations runs the same function per manifest line (backfill),
         # or restores archived originals (restore); see infra/batch_operations.py.
         self.batch_operations = BatchOperationsRole(
@@ -54,6 +55,29 @@ class ImageryArchivePipeline(Construct):
             output_bucket=self.buckets.output,
             output_prefix=settings.output_prefix,
             archive_prefix=settings.archive_prefix,
+        )
+
+    def _operate(self, settings: PipelineSettings) -> None:
+        """The alarms an on-call engineer acts on, and the dashboard that shows how the archive is going."""
+        timeout = Duration.minutes(settings.timeout_minutes)
+        self.alarms = PipelineAlarms(
+            self,
+            "Alarms",
+            function=self.compression.function,
+            timeout=timeout,
+            failure_queue=self.failures.queue,
+            failed_jobs=self.large_scenes.failed_jobs if self.large_scenes else None,
+            alarm_email=settings.alarm_email,
+        )
+        self.dashboard = PipelineDashboard(
+            self,
+            "Dashboard",
+            function=self.compression.function,
+            timeout=timeout,
+            reserved_concurrency=settings.max_concurrency,
+            failure_queue=self.failures.queue,
+            job_states=self.large_scenes.states if self.large_scenes else None,
+            alarms=self.alarms.all,
         )
 
     def _large_scene_job(self, settings: PipelineSettings) -> LargeSceneJob:
@@ -67,6 +91,7 @@ class ImageryArchivePipeline(Construct):
             input_bucket=self.buckets.input,
             output_bucket=self.buckets.output,
             failure_queue=self.failures.queue,
+            logs_key=self.logs_key,
         )
         job.route_from(self.compression.function, settings.large_scene_threshold_bytes)
         return job

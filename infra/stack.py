@@ -36,6 +36,13 @@ class ImageryArchiveStack(Stack):
         )
         self._output("FailureQueueUrl", pipeline.failures.queue.queue_url, "Events of uploads that failed.")
         self._output("AlarmTopicArn", pipeline.alarms.topic.topic_arn, "Subscribe here for failure alarms.")
+        dashboard = pipeline.dashboard.dashboard.dashboard_name
+        self._output("DashboardName", dashboard, "The pipeline's CloudWatch dashboard.")
+        self._output(
+            "DashboardUrl",
+            f"https://console.aws.amazon.com/cloudwatch/home?region={self.region}#dashboards/dashboard/{dashboard}",
+            "The pipeline's CloudWatch dashboard in the console.",
+        )
         if pipeline.large_scenes is not None:
             jobs = pipeline.large_scenes
             self._output("LargeSceneJobQueue", jobs.queue.job_queue_name, "AWS Batch queue of the large-scene jobs.")

@@ -40,10 +40,19 @@ fi
 # imagery_archive_cli with its `imagery-archive` console script), editable.
 "${pip[@]}" install --no-deps --no-build-isolation --editable .
 
+# checkov in a virtualenv of its own (it pins an old boto3): the template tests run it offline.
+CHECKOV_VENV=${CHECKOV_VENV:-.venv-checkov}
+checkov_pin=$(grep -E '^checkov==' requirements-checkov.txt | cut -d= -f3)
+if ! "$CHECKOV_VENV/bin/checkov" --version 2>/dev/null | grep -qx "$checkov_pin"; then
+  echo "bootstrap: installing checkov $checkov_pin in $CHECKOV_VENV"
+  [ -x "$CHECKOV_VENV/bin/python" ] || "$PYTHON" -m venv "$CHECKOV_VENV"
+  "$CHECKOV_VENV/bin/python" -m pip --disable-pip-version-check -q install -r requirements-checkov.txt
+fi
+
 # Every package.json tool present at its pinned version, or npm installs them all (a checkout made
 # before s3rver joined has the CDK CLI only).
 if [ ! -x node_modules/.bin/cdk ] || [ ! -x node_modules/.bin/s3rver ] || ! node_modules/.bin/cdk --version 2>/dev/null | grep -q "$(node -p 'require("./package.json").devDependencies["aws-cdk"]')"; then
   echo "bootstrap: installing the CDK CLI and s3rver from package.json"
   npm install --no-audit --no-fund --no-package-lock --loglevel=error
 fi
-echo "bootstrap: ready (GDAL $gdal_version, $("$VENV/bin/python" --version), CDK CLI $(node_modules/.bin/cdk --version 2>/dev/null))"
+echo "bootstrap: ready (GDAL $gdal_version, $("$VENV/bin/python" --version), CDK CLI $(node_modules/.bin/cdk --version 2>/dev/null), checkov $("$CHECKOV_VENV/bin/checkov" --version))"

@@ -21,6 +21,17 @@ from imagery_archive.imaging.results import CompressionResult
 
 gdal.UseExceptions()
 
+
+@pytest.fixture(autouse=True)
+def gdal_scratch_folder_that_exists() -> None:
+    """Before each test, forget a GDAL CPL_TMPDIR whose folder is gone. GDAL's configuration is process-wide:
+    a pipeline built by an earlier test or fixture (the demo's, a local backfill's) points it at a scratch folder
+    deleted since, and GDAL would fail to write its temporary overview files in every later test."""
+    scratch = gdal.GetConfigOption("CPL_TMPDIR")
+    if scratch is not None and not Path(scratch).is_dir():
+        gdal.SetConfigOption("CPL_TMPDIR", None)
+
+
 # ---------------------------------------------------------------------------------------------------
 # Imagery
 # ---------------------------------------------------------------------------------------------------

@@ -22,8 +22,9 @@ from pathlib import Path
 from imagery_archive_cli.console import Parser, fail
 from imagery_archive_cli.costs import pricing
 from imagery_archive_cli.demo.report import render
-from imagery_archive_cli.demo.run import INPUT_BUCKET, OUTPUT_BUCKET, run_demo
+from imagery_archive_cli.demo.run import DEMO_METRICS_NAMESPACE, INPUT_BUCKET, OUTPUT_BUCKET, run_demo
 from imagery_archive_cli.demo.samples import bundled_samples
+from imagery_archive_cli.operations import status
 
 ARCHIVE_CLASSES = ("GLACIER", "DEEP_ARCHIVE", "GLACIER_IR", "STANDARD_IA")
 
@@ -51,6 +52,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     run = run_demo(samples, args.out, prices, args.storage_class, args.quality, broken=not args.no_broken)
     print(render(run))
+    print(f"\nimagery-archive status, from the function's metrics in {run.log} (as CloudWatch gets them):")
+    prices_option = ["--prices", str(args.prices)] if args.prices else []
+    status_options = ["--emf-log", str(run.log), "--namespace", DEMO_METRICS_NAMESPACE, "--since", "1h"]
+    status.main(["--no-stack", *status_options, "--archive-class", args.storage_class, *prices_option])
     healthy = all(proof.ok for proof in run.proofs) and all(run.archives_match_files.values())
     return 0 if healthy else 1
 

@@ -5,14 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from imagery_archive.s3.storage import FAILURE_TAG
-from imagery_archive_cli.console import size, table
+from imagery_archive_cli.console import money, size, table
 from imagery_archive_cli.demo import large_scenes as large_scene_demo
 from imagery_archive_cli.demo.run import BROKEN_KEY, DemoRun
 from imagery_archive_cli.local.function import S3Call
-
-
-def money(dollars: float) -> str:
-    return f"${dollars:,.2f}" if dollars >= 0.1 else f"${dollars:.6f}"
 
 
 def render(run: DemoRun) -> str:

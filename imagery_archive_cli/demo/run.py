@@ -91,6 +91,10 @@ class DemoRun:
     submitted: list[large_scene_demo.SubmittedJob] = field(default_factory=list)
 
 
+DEMO_METRICS_NAMESPACE = "ImageryArchiveDemo"
+"""The namespace of the demo function's EMF metrics (in its log: `imagery-archive status --emf-log` reads them)."""
+
+
 def listing(client: Any, bucket: str, prefix: str = "") -> list[str]:
     pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
     return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
@@ -185,7 +189,7 @@ def _function_env(s3_env: Mapping[str, str], storage_class: str, quality: int, s
         "QUALITY": str(quality),
         "CPL_TMPDIR": scratch,
         "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
-        "POWERTOOLS_METRICS_NAMESPACE": "ImageryArchiveDemo",
+        "POWERTOOLS_METRICS_NAMESPACE": DEMO_METRICS_NAMESPACE,
         "POWERTOOLS_LOG_LEVEL": "INFO",
     }
 

@@ -27,7 +27,7 @@ def test_the_console_script_lists_every_operator_command() -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("usage: imagery-archive")
     listed = {line.split()[0] for line in result.stdout.split("commands:\n")[1].splitlines() if line.strip()}
-    assert listed == {"demo", "backfill", "restore", "failed", "catalog", "choose-settings", "costs"}
+    assert listed == {"demo", "backfill", "restore", "status", "failed", "catalog", "choose-settings", "costs"}
 
 
 @pytest.mark.parametrize("command", sorted(SUBCOMMANDS))
@@ -37,7 +37,7 @@ def test_each_subcommand_has_its_own_help(command: str) -> None:
     assert result.stdout.startswith(f"usage: imagery-archive {command}"), result.stdout[:200]
 
 
-@pytest.mark.parametrize("command", ["catalog", "restore", "failed", "costs"])
+@pytest.mark.parametrize("command", ["catalog", "restore", "failed", "status", "costs"])
 def test_the_operator_commands_that_need_no_gdal_start_without_it(command: str) -> None:
     result = run(command, "--help", code=WITHOUT_GDAL)
     assert result.returncode == 0, result.stderr

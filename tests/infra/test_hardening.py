@@ -59,8 +59,8 @@ def test_each_service_role_may_be_assumed_only_for_this_account(template: Templa
 def test_every_role_a_service_assumes_is_scoped(template: Template) -> None:
     for name, role in template.find_resources("AWS::IAM::Role").items():
         path = role.get("Metadata", {}).get("aws:cdk:path", "")
-        if "BucketNotificationsHandler" in path:
-            continue  # aws-cdk-lib's own singleton that configures bucket notifications at deploy time
+        if "BucketNotificationsHandler" in path or "CustomResourceProvider" in path:
+            continue  # aws-cdk-lib's deploy-time handlers (bucket notifications, default security group rules)
         for statement in role["Properties"]["AssumeRolePolicyDocument"]["Statement"]:
             if "Service" in statement["Principal"]:
                 assert "aws:SourceAccount" in statement.get("Condition", {}).get("StringEquals", {}), (

@@ -5,6 +5,7 @@ compromised dependency in the function could do to a user's imagery.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aws_cdk.assertions import Template
@@ -20,7 +21,16 @@ def _function_role_statements(template: Template) -> list[dict[str, Any]]:
         if {"Ref": role} in policy["Properties"]["Roles"]
     ]
     assert len(policies) == 1, "the function role must have exactly one policy, the one asserted here"
-    return policies[0]["PolicyDocument"]["Statement"]
+    return _canonical(policies[0]["PolicyDocument"]["Statement"])
+
+
+def _canonical(statements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Statements with their action and resource lists in one order: `@aws-cdk/aws-iam:minimizePolicies` sorts
+    them, and their order grants nothing."""
+    return [
+        {key: sorted(value, key=json.dumps) if isinstance(value, list) else value for key, value in statement.items()}
+        for statement in statements
+    ]
 
 
 def _joined(*parts: Any) -> dict[str, Any]:
@@ -83,6 +93,8 @@ def _logs_and_queue_statements(template: Template) -> list[dict[str, Any]]:
             "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
             "Resource": {"Fn::GetAtt": [logical_id(template, "AWS::Logs::LogGroup", "Compression/Logs"), "Arn"]},
         },
+        # Active tracing: X-Ray actions take no resource.
+        {"Effect": "Allow", "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "Resource": "*"},
         {
             "Effect": "Allow",
             "Action": ["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
@@ -118,7 +130,7 @@ def test_function_role_is_exactly_the_written_out_statements(template: Template)
         _joined(output_arn, "/archive/*"),
     )
     expected += [*_logs_and_queue_statements(template), *_submit_large_scene_jobs_statement(template)]
-    assert _function_role_statements(template) == expected
+    assert _function_role_statements(template) == _canonical(expected)
 
 
 def test_imported_buckets_are_scoped_the_same_way(imported: Template) -> None:
@@ -136,7 +148,7 @@ def test_imported_buckets_are_scoped_the_same_way(imported: Template) -> None:
         objects("survey-archive", "archive/"),
     )
     expected += [*_logs_and_queue_statements(imported), *_submit_large_scene_jobs_statement(imported)]
-    assert _function_role_statements(imported) == expected
+    assert _function_role_statements(imported) == _canonical(expected)
 
 
 def test_custom_prefixes_move_the_write_permissions_with_them() -> None:
@@ -164,13 +176,21 @@ def test_function_role_has_no_managed_policies_and_only_lambda_may_assume_it(tem
 
 
 def test_no_policy_in_the_stack_allows_wildcard_actions_or_every_resource(template: Template) -> None:
-    """Except ECR's login token for pulling the large-scene job's image, and Batch's ListJobs (a live job of the same
-    upload, before SubmitJob): those actions take no resource."""
+    """Except ECR's login token for pulling the large-scene job's image, Batch's ListJobs (a live job of the same
+    upload, before SubmitJob), sending X-Ray traces, and the job's metrics (to the pipeline's namespace only):
+    those actions take no resource."""
     for name, policy in template.find_resources("AWS::IAM::Policy").items():
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
             assert not any("*" in action for action in actions), f"{name} allows {actions}"
-            if actions not in (["ecr:GetAuthorizationToken"], ["batch:ListJobs"]):
+            no_resource = (
+                ["ecr:GetAuthorizationToken"],
+                ["batch:ListJobs"],
+                ["xray:PutTelemetryRecords", "xray:PutTraceSegments"],
+            )
+            if actions == ["cloudwatch:PutMetricData"]:
+                assert statement["Condition"] == {"StringEquals": {"cloudwatch:namespace": "ImageryArchive"}}
+            elif actions not in no_resource:
                 assert statement["Resource"] != "*", f"{name} allows {actions} on every resource"
 
 

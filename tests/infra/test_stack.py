@@ -205,7 +205,7 @@ def test_function_environment_is_the_functions_contract(template: Template) -> N
         "QUALITY": "75",
         "POWERTOOLS_SERVICE_NAME": "imagery-archive",
         "POWERTOOLS_METRICS_NAMESPACE": "ImageryArchive",
-        "LOG_LEVEL": "INFO",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
         # Large scenes go to AWS Batch (asserted in test_stack_large_scenes.py).
         "LARGE_SCENE_JOB_QUEUE": {"Fn::GetAtt": [logical_id(template, "AWS::Batch::JobQueue", "Queue"), "JobQueueArn"]},
         "LARGE_SCENE_JOB_DEFINITION": _ref(template, "AWS::Batch::JobDefinition", "JobDefinition"),
@@ -240,7 +240,7 @@ def test_context_settings_reach_the_function() -> None:
         "MAX_Z_ERROR": "0.5",
         "POWERTOOLS_SERVICE_NAME": "imagery-archive",
         "POWERTOOLS_METRICS_NAMESPACE": "ImageryArchive",
-        "LOG_LEVEL": "DEBUG",
+        "POWERTOOLS_LOG_LEVEL": "DEBUG",
     }
     assert function["MemorySize"] == 10240
     assert function["EphemeralStorage"] == {"Size": 4096}
@@ -425,6 +425,9 @@ def test_outputs_name_the_buckets_the_function_and_the_failure_queue(template: T
         "AlarmTopicArn": _ref(template, "AWS::SNS::Topic", "Alarms/Topic"),
         "LargeSceneJobQueue": outputs["LargeSceneJobQueue"]["Value"],  # its name: asserted in test_stack_large_scenes
         "LargeSceneLogGroup": _ref(template, "AWS::Logs::LogGroup", "LargeScenes/Logs"),
+        # Where the dashboard is (asserted in test_operations_stack.py).
+        "DashboardName": outputs["DashboardName"]["Value"],
+        "DashboardUrl": outputs["DashboardUrl"]["Value"],
     }
 
 

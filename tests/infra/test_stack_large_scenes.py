@@ -191,8 +191,9 @@ def test_the_job_gets_exactly_the_functions_environment_contract(template: Templ
     function_environment = _function(template)["Environment"]["Variables"]
     routing = {"LARGE_SCENE_JOB_QUEUE", "LARGE_SCENE_JOB_DEFINITION", "LARGE_SCENE_BYTES"}
     scratch = {"CPL_TMPDIR": "/scratch", "TMPDIR": "/scratch"}  # its writable volume (test_hardening.py)
+    untraced = {"POWERTOOLS_TRACE_DISABLED": "true"}  # Fargate has no X-Ray daemon (test_operations_stack.py)
     contract = {name: value for name, value in function_environment.items() if name not in routing}
-    assert job_environment == {**contract, **scratch}
+    assert job_environment == {**contract, **scratch, **untraced}
     assert not routing & job_environment.keys(), "a job must never route its scene again"
 
 
@@ -215,7 +216,14 @@ def test_the_job_logs_to_its_own_log_group_with_retention(template: Template) ->
 def test_the_job_role_has_exactly_the_functions_s3_statements(template: Template) -> None:
     function_s3 = [s for s in _statements(template, "Compression/Role") if s.get("Sid") in ARCHIVE_JOB_SIDS]
     assert [s["Sid"] for s in function_s3] == list(ARCHIVE_JOB_SIDS)
-    assert _statements(template, "LargeScenes/JobRole") == function_s3
+    publish_metrics = {  # CloudWatch extracts EMF from Lambda only: the job sends its metrics (test_job_metrics.py)
+        "Sid": "PublishJobMetrics",
+        "Effect": "Allow",
+        "Action": "cloudwatch:PutMetricData",
+        "Resource": "*",
+        "Condition": {"StringEquals": {"cloudwatch:namespace": "ImageryArchive"}},
+    }
+    assert _statements(template, "LargeScenes/JobRole") == [*function_s3, publish_metrics]
     container = _container(template)
     assert container["JobRoleArn"] == _arn(template, "AWS::IAM::Role", "LargeScenes/JobRole")
 
@@ -244,7 +252,8 @@ def test_the_execution_role_only_pulls_the_image_and_writes_logs(template: Templ
         },
         {
             "Effect": "Allow",
-            "Action": ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"],
+            # Sorted: @aws-cdk/aws-iam:minimizePolicies sorts actions.
+            "Action": ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
             "Resource": repository,
         },
         {"Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
@@ -295,7 +304,10 @@ def test_the_function_routes_from_what_its_ephemeral_storage_can_safely_hold(tem
 
 
 def test_failed_jobs_reach_the_failure_queue_whose_alarm_fires(template: Template) -> None:
-    rule = _only(template, "AWS::Events::Rule")
+    rule = template.find_resources("AWS::Events::Rule")[
+        logical_id(template, "AWS::Events::Rule", "LargeScenes/FailedJobs")
+    ]
+    rule = rule["Properties"]
     queue = _arn(template, "AWS::SQS::Queue", "Failures/Queue")
     assert rule["EventPattern"] == {
         "source": ["aws.batch"],
@@ -308,7 +320,7 @@ def test_failed_jobs_reach_the_failure_queue_whose_alarm_fires(template: Templat
     assert rule["Targets"] == [{"Arn": queue, "Id": "Target0"}]
     policy = _only(template, "AWS::SQS::QueuePolicy")["PolicyDocument"]["Statement"]
     assert {
-        "Action": ["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
+        "Action": ["sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage"],  # sorted (minimizePolicies)
         "Condition": {"ArnEquals": {"aws:SourceArn": _arn(template, "AWS::Events::Rule", "LargeScenes/FailedJobs")}},
         "Effect": "Allow",
         "Principal": {"Service": "events.amazonaws.com"},

@@ -7,8 +7,8 @@ outcome back out of a string.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -88,6 +88,16 @@ class ObjectResult:
         return cls(ObjectLocation.from_uri(item["object"]), Outcome(item["outcome"]), item.get("reason", ""))
 
 
+PhaseSpans = Callable[[str], AbstractContextManager[object]]
+"""Opens a trace span around one phase of an object (its name: 'inspect', 'download', ...); the entry point's
+tracer gives it (`entrypoints.tracing`), so that this layer knows nothing of X-Ray."""
+
+
+def no_spans(phase: str) -> AbstractContextManager[object]:
+    """No span: the phase is only timed (tests, the demo, the batch job, or tracing off)."""
+    return nullcontext()
+
+
 @dataclass
 class JobReport:
     """What happened to one object; the handler logs it and turns it into metrics."""
@@ -110,11 +120,15 @@ class JobReport:
     superseded: bool = False
     """An older version archived after a newer upload of its key published its COG: that COG (`output`) and
     its Item are left as they are, and this version is only archived and deleted."""
+    spans: PhaseSpans = field(default=no_spans, repr=False, compare=False)
+    """Where each phase is also traced, from any thread (`entrypoints.tracing.ObjectSpan.phase`)."""
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
+        """Time the phase `name` (added up if it runs more than once) and trace it as a span."""
         started = time.perf_counter()
         try:
-            yield
+            with self.spans(name):
+                yield
         finally:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started

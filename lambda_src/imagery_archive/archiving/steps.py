@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from imagery_archive.archiving.cog_metadata import COG_CONTENT_TYPE, output_metadata
-from imagery_archive.archiving.outcomes import JobReport, Outcome
+from imagery_archive.archiving.outcomes import JobReport, Outcome, PhaseSpans, no_spans
 from imagery_archive.archiving.scratch import (
     ScratchFiles,
     check_scratch_space,
@@ -89,14 +89,15 @@ def archive_object(
     work_dir: str = "/tmp",
     describe_scene: DescribeScene | None = None,
     reading: SourceReading = DOWNLOAD_ONLY,
+    spans: PhaseSpans = no_spans,
 ) -> JobReport:
     """Run `source` through the pipeline; see the module docstring for the guarantees.
 
     With `describe_scene` (`stac.describe_scene`), the COG's STAC Item and thumbnail are written
     beside it once the archive is verified, before the delete (see `scene_publisher`). `reading`
-    says whether the original may be streamed from S3 (the default downloads it).
+    says whether the original may be streamed from S3 (the default downloads it); `spans` traces each phase.
     """
-    report = JobReport(source, destinations.output(source.key), destinations.archive(source.key))
+    report = JobReport(source, destinations.output(source.key), destinations.archive(source.key), spans=spans)
     with report.phase("inspect"):
         original = store.head(source)
     if original is None:

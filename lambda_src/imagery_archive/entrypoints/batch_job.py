@@ -4,7 +4,9 @@ AWS Batch (Fargate) runs it for objects too large for the function (`imagery_arc
 It reads the object from `SOURCE_BUCKET` and `SOURCE_KEY` (the decoded key), and the function's whole
 environment contract (`FunctionSettings.from_env`: `OUTPUT_BUCKET`, prefixes, codec, ...), then runs the
 function's own `Pipeline.archive_one`: the same job, the same logs and metrics (Powertools, flushed at exit), the
-same guarantees. Its only limit is its disk: `check_scratch_space` measures the real free space.
+same guarantees. Its only limit is its disk: `check_scratch_space` measures the real free space. Its metrics are
+printed as EMF, as the function's, and also sent with PutMetricData: CloudWatch extracts EMF from Lambda's
+output, not from a Batch job's logs (`metric_publishing`).
 
 Exit codes, which the job definition's retry strategy reads:
 
@@ -30,11 +32,13 @@ import os
 from dataclasses import replace
 from typing import Any
 
+import boto3
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
 from imagery_archive.archiving.outcomes import ObjectResult, Outcome
 from imagery_archive.entrypoints.batch_exit_codes import EXIT_DONE, EXIT_PERMANENT, EXIT_RETRY
+from imagery_archive.entrypoints.metric_publishing import emf_data, put_metric_data
 from imagery_archive.entrypoints.pipeline import Pipeline
 from imagery_archive.errors import SettingsError
 from imagery_archive.s3.storage import error_code
@@ -60,8 +64,21 @@ def archive_for_batch(pipeline: Pipeline, source: JobSource) -> int:
     try:
         result = run(pipeline, source)
     finally:
-        pipeline.metrics.flush_metrics(raise_on_empty_metrics=False)
+        publish_metrics(pipeline)
     return exit_code(result)
+
+
+def publish_metrics(pipeline: Pipeline) -> None:
+    """Print the job's metrics (EMF, for its log) and send them to CloudWatch; a failed send is only logged:
+    the object's fate is decided, and its exit code must say so."""
+    document = pipeline.metrics.serialize_metric_set() if pipeline.metrics.metric_set else None
+    pipeline.metrics.flush_metrics(raise_on_empty_metrics=False)
+    if document is None:
+        return
+    try:
+        put_metric_data(emf_data(document), boto3.client("cloudwatch"))
+    except Exception:
+        pipeline.logger.exception("Could not send the job's metrics to CloudWatch (they are in its log)")
 
 
 def run(pipeline: Pipeline, source: JobSource) -> ObjectResult:

@@ -17,6 +17,8 @@ the tasks answered `TemporaryFailure` itself.
 
 With `LARGE_SCENE_JOB_QUEUE` set, an object too large for this function's scratch space is not touched: it
 is submitted as one AWS Batch job, which runs `archive_one` in the same image (`batch_job`).
+
+In Lambda with active tracing, each object is an X-Ray span with a span per step (`tracing`).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import S3BatchOperationEvent, S3Event
 from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import (
@@ -39,7 +41,7 @@ from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event impor
 from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from imagery_archive.archiving.outcomes import JobReport, ObjectResult, Outcome
+from imagery_archive.archiving.outcomes import JobReport, ObjectResult, Outcome, PhaseSpans, no_spans
 from imagery_archive.archiving.scratch import sweep_stale_scratch
 from imagery_archive.archiving.steps import CompressImage, archive_object
 from imagery_archive.catalogue.scene_facts import SceneFacts, SceneFiles
@@ -55,6 +57,7 @@ from imagery_archive.entrypoints.batch_operations import (
 )
 from imagery_archive.entrypoints.large_scene_routing import LargeSceneJobs, Upload
 from imagery_archive.entrypoints.task_standing import standing_of
+from imagery_archive.entrypoints.tracing import object_span
 from imagery_archive.errors import PermanentError, SourceChangedError
 from imagery_archive.imaging.compress import (
     CompressionResult,
@@ -104,6 +107,8 @@ class Pipeline:
     large_scenes: LargeSceneJobs | None
     logger: Logger
     metrics: Metrics
+    tracer: Tracer
+    """X-Ray spans in Lambda with active tracing; off elsewhere (Powertools' own rule, see `tracing`)."""
 
     @classmethod
     def from_env(cls) -> Pipeline:
@@ -122,6 +127,7 @@ class Pipeline:
             large_scenes=large_scenes,
             logger=Logger(service=SERVICE_NAME),
             metrics=Metrics(service=SERVICE_NAME),
+            tracer=Tracer(service=SERVICE_NAME),
         )
 
     def handle(self, event: dict[str, Any]) -> dict[str, Any]:
@@ -143,9 +149,16 @@ class Pipeline:
     # --- large scenes: routed to AWS Batch (large_scene_routing) before the function touches them ---
 
     def archive_or_route(self, upload: Upload, record: Mapping[str, Any] | None = None) -> ObjectResult:
-        """`archive_one`, unless large-scene jobs are configured and the object is too large for this function."""
+        """`archive_one`, unless large-scene jobs are configured and the object is too large for this function;
+        traced as one span, annotated with the object's key and outcome."""
+        with object_span(self.tracer, upload.location) as span:
+            result = self._archive_or_route(upload, record, span.phase)
+            span.finished(result.outcome)
+        return result
+
+    def _archive_or_route(self, upload: Upload, record: Mapping[str, Any] | None, spans: PhaseSpans) -> ObjectResult:
         if self.large_scenes is None or not self.is_an_upload(upload.location):
-            return self.archive_one(upload.location, record)
+            return self.archive_one(upload.location, record, spans)
         try:
             job = self.large_scenes.submit_if_large(upload)
         except Exception as error:
@@ -154,7 +167,7 @@ class Pipeline:
             )
             return self.counted(ObjectResult(upload.location, Outcome.RETRY, str(error), retry_cause=error))
         if job is None:
-            return self.archive_one(upload.location, record)
+            return self.archive_one(upload.location, record, spans)
         self.logger.info(
             "Routed to the large-scene job",
             extra={
@@ -173,9 +186,11 @@ class Pipeline:
         """False for folder markers and for the pipeline's own results, which must never be processed."""
         return not (source.key.endswith("/") or self.settings.destinations.is_pipeline_output(source))
 
-    def archive_one(self, source: ObjectLocation, record: Mapping[str, Any] | None = None) -> ObjectResult:
+    def archive_one(
+        self, source: ObjectLocation, record: Mapping[str, Any] | None = None, spans: PhaseSpans = no_spans
+    ) -> ObjectResult:
         """Run one object (named by the event `record`) and say what happened; never raises, so other
-        records still run."""
+        records still run. `spans` traces each step."""
         if not self.is_an_upload(source):
             self.logger.info("Skipped: not an image upload", extra={"object": str(source)})
             return self.counted(ObjectResult(source, Outcome.SKIPPED))
@@ -190,6 +205,7 @@ class Pipeline:
                 settings.work_dir,
                 describe_scene_lazily,
                 self.reading,
+                spans,
             )
         except PermanentError as error:
             self.logger.error("Left in place: can't be compressed", extra={"object": str(source), "reason": str(error)})
@@ -363,10 +379,12 @@ def report_details(report: JobReport) -> dict[str, Any]:
 
 
 def lambda_handler(pipeline: Pipeline) -> LambdaHandler:
-    """The Lambda handler of `pipeline`: its logs carry the invocation's context, its metrics are flushed."""
+    """The Lambda handler of `pipeline`: its logs carry the invocation's context, its metrics are flushed, and
+    it is the root span of the invocation's trace (the objects' spans are its children)."""
 
     @pipeline.metrics.log_metrics
     @pipeline.logger.inject_lambda_context
+    @pipeline.tracer.capture_lambda_handler(capture_response=False)
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return pipeline.handle(event)
 
