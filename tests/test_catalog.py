@@ -51,6 +51,8 @@ def test_the_job_writes_a_valid_item_and_thumbnail_beside_the_cog(buckets, tmp_p
     report = run(buckets, source, tmp_path)
     assert buckets.keys(buckets.output) == [
         "archive/d/scene.ntf",
+        "catalog/catalog.json",
+        "catalog/collections/imagery-archive.json",
         "output/d/scene.json",
         "output/d/scene.png",
         "output/d/scene.tif",

@@ -61,3 +61,7 @@ class SourceChangedError(ImageryArchiveError):
 
 class ArchiveNotVerifiedError(ImageryArchiveError):
     """The archived copy doesn't match the original: the original must stay where it is."""
+
+
+class CatalogConflictError(ImageryArchiveError):
+    """A STAC Collection kept changing under this writer (others were adding their Items): transient, retried."""

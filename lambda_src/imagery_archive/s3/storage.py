@@ -49,6 +49,8 @@ COPIED_HEADERS = (
 """The object's system metadata that CopyObject (MetadataDirective=COPY) keeps, besides its user metadata."""
 S3_MAX_ATTEMPTS = 10
 """Attempts per S3 request (the first and nine retries) before a throttled call fails the object."""
+LOST_WRITE_RACE = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409", "NoSuchKey", "404"})
+"""A conditional PUT refused because another writer changed (or removed) the object since it was read."""
 FAILURE_TAG = "imagery-archive:status"
 REASON_TAG = "imagery-archive:reason"
 ENCODING_TAG = "imagery-archive:encoding"
@@ -208,6 +210,38 @@ class ImageryStore:
         """Store `path`; S3 checks every part's SHA-256, and the object appears only when complete."""
         extra = {"ChecksumAlgorithm": "SHA256", "Metadata": dict(metadata), "ContentType": content_type}
         self.client.upload_file(str(path), location.bucket, location.key, ExtraArgs=extra, Config=self._transfer)
+
+    def read_document(self, location: ObjectLocation) -> tuple[bytes, str] | None:
+        """A small document (a STAC Collection) and its ETag, to rewrite it conditionally; None if absent."""
+        try:
+            response = self.client.get_object(Bucket=location.bucket, Key=location.key)
+        except ClientError as error:
+            if error_code(error) in {"404", "NoSuchKey", "NotFound"}:
+                return None
+            raise
+        return response["Body"].read(), response["ETag"]
+
+    def put_document(self, location: ObjectLocation, body: bytes, content_type: str, replacing: str | None) -> bool:
+        """Write `body` only if the key still holds the version read (ETag `replacing`), or, with None, nothing.
+
+        S3's conditional writes (IfMatch / IfNoneMatch) let concurrent writers of one document each add
+        their part without a lock: False means another writer got there first, and the caller reads again.
+        """
+        condition = {"IfMatch": replacing} if replacing else {"IfNoneMatch": "*"}
+        try:
+            self.client.put_object(
+                Bucket=location.bucket,
+                Key=location.key,
+                Body=body,
+                ContentType=content_type,
+                ChecksumAlgorithm="SHA256",
+                **condition,
+            )
+        except ClientError as error:
+            if error_code(error) in LOST_WRITE_RACE:
+                return False
+            raise
+        return True
 
     def copy_to_archive(
         self,
