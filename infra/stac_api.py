@@ -43,6 +43,8 @@ from infra.settings import PipelineSettings
 
 STAC_API_ROOT = Path(__file__).resolve().parent.parent / "stac_api"
 DATABASE_NAME = "postgis"
+DATABASE_USER = "postgres"
+"""The master user; not `pgstac_admin`, a role pgSTAC's migrations create and grant themselves."""
 DATABASE_ENGINE = rds.DatabaseInstanceEngine.postgres(version=rds.PostgresEngineVersion.VER_16)
 DATABASE_STORAGE_GIB = 20
 """gp3, growing by itself up to `DATABASE_MAX_STORAGE_GIB`: about 2 KB a row, a million Items is 2-3 GB."""
@@ -121,7 +123,7 @@ class StacApi(Construct):
             vpc=self.vpc,
             vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
             database_name=DATABASE_NAME,
-            credentials=rds.Credentials.from_generated_secret("pgstac_admin"),
+            credentials=rds.Credentials.from_generated_secret(DATABASE_USER),
             allocated_storage=DATABASE_STORAGE_GIB,
             max_allocated_storage=DATABASE_MAX_STORAGE_GIB,
             storage_type=rds.StorageType.GP3,

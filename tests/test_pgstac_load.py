@@ -157,6 +157,13 @@ def test_the_loader_follows_the_bucket_whatever_the_order_of_events(archive, pgs
         "batchItemFailures": []
     }
     assert rows(pgstac_dsn) == {"misc/new_zealand": "imagery-archive"}, "a replaced COG's Item is back"
+    item = json.loads(client.get_object(Bucket=bucket, Key="output/misc/new_zealand.json")["Body"].read())
+    item["properties"]["imagery_archive:ssim"] = 0.5  # the Item of a replacement COG, rewritten by the function
+    client.put_object(Bucket=bucket, Key="output/misc/new_zealand.json", Body=json.dumps(item).encode())
+    assert loader.handle(created) == {"batchItemFailures": []}
+    with PgstacDB(dsn=pgstac_dsn) as db:
+        (ssim,) = db.connect().execute("SELECT content->'properties'->'imagery_archive:ssim' FROM items").fetchone()
+    assert ssim == 0.5, "the rewritten Item replaces the row"
 
 
 def test_a_message_the_loader_cannot_sync_is_returned_for_redelivery(archive, pgstac_dsn):
