@@ -35,7 +35,7 @@ from aws_cdk import aws_rds as rds
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as s3_notifications
 from aws_cdk import aws_sqs as sqs
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from infra.archive_job_resources import log_group
 from infra.nag import acknowledge_wildcard_resources
@@ -242,7 +242,7 @@ class StacApi(Construct):
             iam.PolicyStatement(sid="ListForNotFound", actions=["s3:ListBucket"], resources=[output_bucket.bucket_arn])
         )
 
-    def _acknowledge_findings(self, provider_scope: Construct) -> None:
+    def _acknowledge_findings(self, provider_scope: IConstruct) -> None:
         """The cdk-nag findings this design accepts, each with why."""
         Validations.of(self.database).acknowledge(
             Acknowledgment(
