@@ -34,11 +34,17 @@ LONGEST_PAUSE_SECONDS = 8.0
 MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
 
 
+CATALOG_TYPES = frozenset({"Catalog", "Collection"})
+"""JSON documents under the output prefix that are not Items: a static catalog `tools.catalog` wrote there
+before the catalog documents moved to their own prefix. Not loaded, and not an error."""
+
+
 class SceneChange(Enum):
     """What `sync_scene` did to the scene's row in pgSTAC."""
 
     UPSERTED = "upserted"
     DELETED = "deleted"
+    IGNORED = "ignored (a catalog document, not an Item)"
 
 
 class LoadError(Exception):
@@ -171,6 +177,8 @@ def sync_scene(bucket: OutputBucket, catalog: PgstacCatalog, key: str) -> SceneC
         catalog.delete_item(item["id"] if item else item_id_of(item_key, bucket.prefix))
         return SceneChange.DELETED
     where = f"s3://{bucket.bucket}/{item_key}"
+    if item.get("type") in CATALOG_TYPES:
+        return SceneChange.IGNORED
     if item.get("type") != "Feature":
         raise LoadError(f"{where} is not a STAC Item")
     catalog.upsert_collection(bucket.collection_of(item, where))

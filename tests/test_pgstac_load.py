@@ -118,6 +118,21 @@ def test_the_load_command_fails_naming_an_item_it_could_not_load(archive, pgstac
     assert "5 Item(s) loaded" in captured.out, "the others still load"
 
 
+def test_a_static_catalog_an_earlier_catalog_tool_wrote_under_the_prefix_is_skipped(
+    archive, pgstac_dsn, s3_endpoint, capsys
+):
+    client, bucket = archive
+    legacy = {"type": "Catalog", "id": "old", "stac_version": "1.1.0", "description": "d", "links": []}
+    client.put_object(Bucket=bucket, Key="output/catalog.json", Body=json.dumps(legacy).encode())
+    try:
+        assert load(archive, pgstac_dsn, s3_endpoint) == 0, "not an Item, not a failure"
+    finally:
+        client.delete_object(Bucket=bucket, Key="output/catalog.json")
+    assert "5 Item(s) loaded into 3 Collection(s); 0 not loaded; 1 catalog document(s) skipped" in (
+        capsys.readouterr().out
+    )
+
+
 def test_an_unreachable_database_is_one_line_and_exit_1(archive, s3_endpoint, capsys):
     with pytest.raises(SystemExit) as stopped:
         load(archive, "postgresql://nobody@127.0.0.1:1/none", s3_endpoint)

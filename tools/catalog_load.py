@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from imagery_archive.catalogue.collection import grown, new_collection
 from imagery_archive.s3.keys import Destinations
-from stac_api.loading import LoadError, OutputBucket, PgstacCatalog
+from stac_api.loading import CATALOG_TYPES, LoadError, OutputBucket, PgstacCatalog
 from tools.cli import Parser, fail
 
 BATCH_ITEMS = 500
@@ -39,6 +39,8 @@ class LoadRun:
     loaded: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
     collections: set[str] = field(default_factory=set)
+    skipped: list[str] = field(default_factory=list)
+    """Catalog documents under the prefix (a static catalog of an earlier `tools.catalog`): not Items."""
 
 
 @dataclass
@@ -90,7 +92,9 @@ def _batches(bucket: OutputBucket, adoption: Adoption, run: LoadRun) -> Iterator
         except LoadError as error:
             run.failed.append((where, str(error)))
             continue
-        if item is None or item.get("type") != "Feature":
+        if item is not None and item.get("type") in CATALOG_TYPES:
+            run.skipped.append(where)
+        elif item is None or item.get("type") != "Feature":
             run.failed.append((where, "not a STAC Item"))
         elif not has_cog:
             run.failed.append((where, "its COG is not in the bucket: not loaded"))
@@ -167,7 +171,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         fail(f"s3://{args.output_bucket}/{args.prefix}: {error}", code=1)
     for where, reason in run.failed:
         print(f"not loaded: {where}: {reason}", file=sys.stderr)
-    print(f"{run.loaded} Item(s) loaded into {len(run.collections)} Collection(s); {len(run.failed)} not loaded")
+    skipped = f"; {len(run.skipped)} catalog document(s) skipped" if run.skipped else ""
+    print(
+        f"{run.loaded} Item(s) loaded into {len(run.collections)} Collection(s); {len(run.failed)} not loaded{skipped}"
+    )
     return 0 if run.loaded and not run.failed else 1
 
 
