@@ -22,6 +22,7 @@ from imagery_archive.imaging.profiles import CompressionProfile
 from imagery_archive.s3.keys import Destinations, ObjectLocation
 from imagery_archive.s3.storage import ImageryStore
 from imagery_archive.settings import FunctionSettings
+from tools import catalog
 from tools.stac_validation import validate
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"
@@ -91,6 +92,9 @@ def test_an_upload_named_like_a_catalog_document_never_overwrites_it(buckets, tm
     assert stored_json(buckets, "catalog/collections/collection.json")["type"] == "Collection"
     assert stored_json(buckets, "catalog/catalog.json")["type"] == "Catalog"
     assert destinations.is_pipeline_output(ObjectLocation(buckets.output, "catalog/catalog.json"))
+    catalog.build_catalog(buckets.client, buckets.output)  # the on-demand static catalog, beside them
+    assert stored_json(buckets, "output/collection.json")["type"] == "Feature", "still the upload's Item"
+    assert stored_json(buckets, "catalog/static/output/collection.json")["type"] == "Collection"
 
 
 def test_concurrent_writers_each_widen_the_extent_and_none_is_lost(buckets):
