@@ -133,6 +133,23 @@ def test_a_static_catalog_an_earlier_catalog_tool_wrote_under_the_prefix_is_skip
     )
 
 
+def test_an_archive_made_before_collections_gets_one_built_from_its_items(archive, pgstac_dsn, s3_endpoint):
+    """No catalog documents at all, Items naming no Collection: the default Collection is built from their extent."""
+    client, bucket = archive
+    older = f"pgstac-older-{uuid.uuid4().hex[:8]}"
+    client.create_bucket(Bucket=older)
+    for suffix in (".json", ".tif"):
+        source = {"Bucket": bucket, "Key": f"output/old/colorado{suffix}"}
+        client.copy_object(CopySource=source, Bucket=older, Key=f"output/old/colorado{suffix}")
+    code = catalog_load.main(["--dsn", pgstac_dsn, "--output-bucket", older, "--endpoint-url", s3_endpoint])
+    assert code == 0
+    assert rows(pgstac_dsn) == {"old/colorado": "imagery-archive"}
+    with PgstacDB(dsn=pgstac_dsn) as db:
+        (extent,) = db.connect().execute("SELECT content->'extent' FROM collections").fetchone()
+    item = json.loads(client.get_object(Bucket=older, Key="output/old/colorado.json")["Body"].read())
+    assert extent["spatial"]["bbox"] == [item["bbox"]], "the extent of the Items it was built from"
+
+
 def test_an_unreachable_database_is_one_line_and_exit_1(archive, s3_endpoint, capsys):
     with pytest.raises(SystemExit) as stopped:
         load(archive, "postgresql://nobody@127.0.0.1:1/none", s3_endpoint)
