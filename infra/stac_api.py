@@ -45,7 +45,7 @@ STAC_API_ROOT = Path(__file__).resolve().parent.parent / "stac_api"
 DATABASE_NAME = "postgis"
 DATABASE_USER = "postgres"
 """The master user; not `pgstac_admin`, a role pgSTAC's migrations create and grant themselves."""
-DATABASE_ENGINE = rds.DatabaseInstanceEngine.postgres(version=rds.PostgresEngineVersion.VER_16)
+DATABASE_ENGINE = rds.DatabaseInstanceEngine.postgres(version=rds.PostgresEngineVersion.VER_17_9)
 DATABASE_STORAGE_GIB = 20
 """gp3, growing by itself up to `DATABASE_MAX_STORAGE_GIB`: about 2 KB a row, a million Items is 2-3 GB."""
 DATABASE_MAX_STORAGE_GIB = 200

@@ -24,6 +24,7 @@ CONFIGURATIONS = {
     "defaults": {},
     "imported buckets": {"inputBucketName": "survey-uploads", "outputBucketName": "survey-archive"},
     "imported input bucket": {"inputBucketName": "survey-uploads"},
+    "STAC API": {"stacApi": True},
     "everything opted in": {
         "destroyBucketsWithStack": True,
         "alarmEmail": "oncall@example.com",
