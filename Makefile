@@ -12,7 +12,7 @@ export CDK_DISABLE_CLI_TELEMETRY := 1
 
 setup: $(STAMP)
 
-$(STAMP): scripts/bootstrap.sh requirements.txt requirements-dev.txt requirements-checkov.txt lambda_src/requirements.txt package.json pyproject.toml
+$(STAMP): scripts/bootstrap.sh requirements.txt requirements-dev.txt requirements-checkov.txt lambda_src/requirements.txt stac_api/requirements.txt package.json pyproject.toml
 	VENV=$(VENV) bash scripts/bootstrap.sh
 	touch $@
 

@@ -59,6 +59,7 @@ def archive_job_role(
         output_bucket,
         output_prefix=settings.output_prefix,
         archive_prefix=settings.archive_prefix,
+        catalog_prefix=settings.catalog_prefix,
     )
     for statement in permissions.failure_queue_statements(failure_queue):
         role.add_to_principal_policy(statement)

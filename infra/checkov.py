@@ -2,7 +2,7 @@
 
 checkov reads `Metadata: {checkov: {skip: [{id, comment}]}}` on a CloudFormation resource and reports the
 check as skipped, with the comment, instead of failed. Writing the reason next to the resource keeps it in
-the template a reviewer reads; `tests/test_checkov.py` runs checkov on the synthesized templates and fails
+the template a reviewer reads; `tests/infra/test_checkov.py` runs checkov on the synthesized templates and fails
 on any finding that is neither fixed nor acknowledged here.
 """
 

@@ -132,6 +132,8 @@ def function_environment(settings: PipelineSettings, output_bucket_name: str, fa
         "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
         "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
         "POWERTOOLS_LOG_LEVEL": settings.log_level,
+        "CATALOG_PREFIX": settings.catalog_prefix,
+        "STAC_COLLECTION": settings.stac_collection,
     }
     if settings.target_ssim is not None:
         environment["TARGET_SSIM"] = str(settings.target_ssim)
@@ -139,4 +141,6 @@ def function_environment(settings: PipelineSettings, output_bucket_name: str, fa
         environment["MAX_Z_ERROR"] = str(settings.max_z_error)
     if settings.lossless_prefixes:
         environment["LOSSLESS_PREFIXES"] = ",".join(settings.lossless_prefixes)
+    if settings.stac_collections:
+        environment["STAC_COLLECTIONS"] = ",".join(f"{prefix}={name}" for prefix, name in settings.stac_collections)
     return environment

@@ -16,21 +16,37 @@ from infra.nag import acknowledge_wildcard_resources
 
 
 def archive_job_statements(
-    input_bucket: s3.IBucket, output_bucket: s3.IBucket, *, output_prefix: str, archive_prefix: str
+    input_bucket: s3.IBucket,
+    output_bucket: s3.IBucket,
+    *,
+    output_prefix: str,
+    archive_prefix: str,
+    catalog_prefix: str = "catalog/",
 ) -> list[iam.PolicyStatement]:
     """Everything the archive job does in S3, wherever it runs (the function, or the large-scene batch job)."""
     return [
         *input_bucket_statements(input_bucket),
         *output_bucket_statements(output_bucket, output_prefix=output_prefix, archive_prefix=archive_prefix),
+        catalog_statement(output_bucket, catalog_prefix),
     ]
 
 
 def allow_archive_job(
-    role: iam.IRole, input_bucket: s3.IBucket, output_bucket: s3.IBucket, *, output_prefix: str, archive_prefix: str
+    role: iam.IRole,
+    input_bucket: s3.IBucket,
+    output_bucket: s3.IBucket,
+    *,
+    output_prefix: str,
+    archive_prefix: str,
+    catalog_prefix: str = "catalog/",
 ) -> None:
     """Give `role` exactly the archive job's S3 statements, and acknowledge the object-ARN wildcards they need."""
     statements = archive_job_statements(
-        input_bucket, output_bucket, output_prefix=output_prefix, archive_prefix=archive_prefix
+        input_bucket,
+        output_bucket,
+        output_prefix=output_prefix,
+        archive_prefix=archive_prefix,
+        catalog_prefix=catalog_prefix,
     )
     for statement in statements:
         role.add_to_principal_policy(statement)
@@ -89,6 +105,13 @@ def output_bucket_statements(
         # archive key instead of overwriting the only copy of the first: the function asks, once per cold start.
         _allow("CheckOutputBucketVersioning", ["s3:GetBucketVersioning"], [bucket.bucket_arn]),
     ]
+
+
+def catalog_statement(bucket: s3.IBucket, catalog_prefix: str) -> iam.PolicyStatement:
+    """Read and conditionally rewrite the STAC Collections and the root Catalog, which each Item grows."""
+    return _allow(
+        "GrowStacCollections", ["s3:GetObject", "s3:PutObject"], [bucket.arn_for_objects(f"{catalog_prefix}*")]
+    )
 
 
 def failure_queue_statements(queue: sqs.IQueue) -> list[iam.PolicyStatement]:

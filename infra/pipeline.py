@@ -16,6 +16,7 @@ from infra.failures import FailureQueue, PipelineAlarms
 from infra.large_scene_job import LargeSceneJob
 from infra.log_encryption import logs_key
 from infra.settings import PipelineSettings
+from infra.stac_api import StacApi
 
 # CDK's singleton that applies bucket notifications; its construct ID is fixed by aws-cdk-lib.
 _NOTIFICATIONS_HANDLER_PREFIX = "BucketNotificationsHandler"
@@ -55,6 +56,12 @@ class ImageryArchivePipeline(Construct):
             output_bucket=self.buckets.output,
             output_prefix=settings.output_prefix,
             archive_prefix=settings.archive_prefix,
+        )
+        # Optional (`stacApi`): pgSTAC, a STAC API and the loader that keeps it in step with the Items.
+        self.stac_api = (
+            StacApi(self, "StacApi", settings=settings, output_bucket=self.buckets.output, logs_key=self.logs_key)
+            if (settings.stac_api)
+            else None
         )
 
     def _operate(self, settings: PipelineSettings) -> None:

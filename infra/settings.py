@@ -24,6 +24,8 @@ from imagery_archive.settings import (
     invalid_setting,
     parse_choice,
     parse_codec,
+    parse_collection_id,
+    parse_collections_by_prefix,
     parse_key_prefix,
     parse_key_prefixes,
     parse_max_z_error,
@@ -127,6 +129,14 @@ class PipelineSettings:
     """The operator's word that an imported output bucket keeps versions; the stack can't check it."""
     lossless_prefixes: tuple[str, ...] = ()
     """Input key prefixes whose objects are always written losslessly (the function's LOSSLESS_PREFIXES)."""
+    catalog_prefix: str = Destinations.catalog_prefix
+    """Where the STAC Collections and root Catalog go in the output bucket (CATALOG_PREFIX)."""
+    stac_collection: str = Destinations.collection_id
+    """The stack's Collection: every Item's, unless `stac_collections` names another for its prefix."""
+    stac_collections: tuple[tuple[str, str], ...] = ()
+    """Input key prefix -> Collection id (STAC_COLLECTIONS)."""
+    stac_api: bool = False
+    """Also deploy pgSTAC, a STAC API and its loader (`infra.stac_api`); off, the stack stays serverless."""
 
     @classmethod
     def from_context(cls, node: Node) -> PipelineSettings:
@@ -151,6 +161,12 @@ class PipelineSettings:
                 "cdk.json context 'inputBucketName' and 'outputBucketName' must differ: the function writes "
                 "to the output bucket, and writing into the triggering bucket would retrigger it"
             )
+        for key, prefix in (("outputPrefix", self.output_prefix), ("archivePrefix", self.archive_prefix)):
+            if _nested(prefix, self.catalog_prefix):
+                raise SettingsError(
+                    f"cdk.json context {key!r} ({prefix!r}) and 'catalogPrefix' ({self.catalog_prefix!r}) must "
+                    "not contain one another: an upload could then be given the key of a catalog document"
+                )
         if _nested(self.output_prefix, self.archive_prefix):
             raise SettingsError(
                 f"cdk.json context 'outputPrefix' ({self.output_prefix!r}) and 'archivePrefix' "
@@ -270,6 +286,10 @@ _PARSERS: dict[str, tuple[str, Parse]] = {
     "maxConcurrency": ("max_concurrency", _whole_number(1, LAMBDA_MAX_RESERVED_CONCURRENCY)),
     "outputBucketVersioned": ("output_bucket_versioned", _boolean),
     "losslessPrefixes": ("lossless_prefixes", parse_key_prefixes),
+    "catalogPrefix": ("catalog_prefix", parse_key_prefix),
+    "stacCollection": ("stac_collection", parse_collection_id),
+    "stacCollections": ("stac_collections", parse_collections_by_prefix),
+    "stacApi": ("stac_api", _boolean),
 }
 """Context key -> (settings field, validator). The function's own values use the function's validators."""
 

@@ -47,6 +47,10 @@ class ImageryArchiveStack(Stack):
             jobs = pipeline.large_scenes
             self._output("LargeSceneJobQueue", jobs.queue.job_queue_name, "AWS Batch queue of the large-scene jobs.")
             self._output("LargeSceneLogGroup", jobs.log_group.log_group_name, "Logs of the large-scene jobs.")
+        if pipeline.stac_api is not None:
+            stac = pipeline.stac_api
+            self._output("StacApiUrl", stac.http_api.api_endpoint, "The STAC API (IAM-authorized: sign with SigV4).")
+            self._output("StacLoaderDeadLetters", stac.queue.queue_url, "The loader's queue of scene events.")
 
     def _output(self, construct_id: str, value: str, description: str) -> None:
         CfnOutput(self, construct_id, value=value, description=description)

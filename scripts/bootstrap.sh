@@ -16,6 +16,9 @@ command -v gdal-config >/dev/null || missing+=(gdal-bin libgdal-dev)
 command -v g++ >/dev/null || missing+=(g++)
 command -v npm >/dev/null || missing+=(nodejs npm)
 "$PYTHON" -c "import ensurepip, venv" 2>/dev/null || missing+=(python3-venv)
+# PostgreSQL 15 with PostGIS: the pgSTAC tests start their own server from it (tests/support/pgstac.py).
+[ -x /usr/lib/postgresql/15/bin/initdb ] || missing+=(postgresql-15)
+[ -f /usr/share/postgresql/15/extension/postgis.control ] || missing+=(postgresql-15-postgis-3)
 if ((${#missing[@]})); then
   echo "bootstrap: installing Debian packages: ${missing[*]}"
   $SUDO apt-get update -qq

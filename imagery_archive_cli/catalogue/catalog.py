@@ -1,13 +1,17 @@
 """A static STAC catalog of the output bucket: one Collection of every Item the function wrote.
 
     imagery-archive catalog --output-bucket B [--prefix output/] [--out DIR] [--collection-id ID]
+    imagery-archive catalog load --dsn DSN --output-bucket B [--prefix output/]   (into a STAC API: `catalog_load`)
 
 Reads the Items under the prefix (each `scene.json` beside its `scene.tif`), validates every one
 offline, and writes `catalog.json` (the root) and `collection.json` (extent from the Items,
-summaries of encodings, archive classes and projections) at the prefix, linking the Items where
-they are: the function stays the only writer of Items. With `--out DIR` the catalog goes to a
-folder instead, with a copy of each Item and thumbnail (their `data` asset then points at the COG
-in the bucket), to browse offline. Everything written is validated before it is written.
+summaries of encodings, archive classes and projections) under `catalog/static/<prefix>`, linking
+the Items where they are: the function stays the only writer of Items, and no upload's Item can
+have the key of these documents (`output/collection.json` is the Item of an upload
+`collection.tif`). A static catalog an earlier version wrote at the prefix is skipped. With
+`--out DIR` the catalog goes to a folder instead, with a copy of each Item and thumbnail (their
+`data` asset then points at the COG in the bucket), to browse offline. Everything written is
+validated before it is written.
 """
 
 from __future__ import annotations
@@ -25,12 +29,16 @@ import pystac
 from botocore.exceptions import ClientError
 
 from imagery_archive.catalogue.scene_facts import FIELD_PREFIX, ITEM_CONTENT_TYPE
+from imagery_archive.s3.keys import Destinations
 from imagery_archive.settings import SERVICE_NAME
 from imagery_archive_cli.catalogue.stac_validation import validate
 from imagery_archive_cli.console import Parser, fail
 
 CATALOG_FILE = "catalog.json"
 COLLECTION_FILE = "collection.json"
+STATIC_FOLDER = "static/"
+"""Below the catalog prefix: the static catalogs this tool writes, apart from the function's Collections."""
+CATALOG_TYPES = ("Catalog", "Collection")
 SUMMARIZED_PROPERTIES = (f"{FIELD_PREFIX}encoding", "proj:code")
 SUMMARIZED_ORIGINAL_FIELDS = (f"{FIELD_PREFIX}storage_class",)
 
@@ -51,18 +59,20 @@ def build_catalog(
     prefix: str = "output/",
     out_dir: Path | None = None,
     collection_id: str = SERVICE_NAME,
+    catalog_prefix: str = Destinations.catalog_prefix,
 ) -> CatalogRun:
     """Read, validate, link and write (see the module docstring); raises `CatalogError` on a bad Item."""
     keys = _listing(client, bucket, prefix)
-    own = {f"{prefix}{CATALOG_FILE}", f"{prefix}{COLLECTION_FILE}"}
-    item_keys = [key for key in keys if key.endswith(".json") and key not in own]
-    items = {key: _read_item(client, bucket, key) for key in item_keys}
+    documents_read = {key: _read_item(client, bucket, key) for key in keys if key.endswith(".json")}
+    items = {key: item for key, item in documents_read.items() if item is not None}
     if not items:
         raise CatalogError(f"no STAC Items under s3://{bucket}/{prefix}: nothing to catalog")
     described = {key.removesuffix(".json") for key in items}
     orphans = [key for key in keys if key.endswith(".tif") and key.removesuffix(".tif") not in described]
-    base = f"{out_dir.resolve()}/" if out_dir else f"s3://{bucket}/{prefix}"
-    catalog, collection = _linked(items, prefix, base, collection_id, f"s3://{bucket}/{prefix}")
+    static_at = f"{catalog_prefix}{STATIC_FOLDER}{prefix}"
+    base = f"{out_dir.resolve()}/" if out_dir else f"s3://{bucket}/{static_at}"
+    item_base = base if out_dir else f"s3://{bucket}/{prefix}"
+    catalog, collection = _linked(items, prefix, base, item_base, collection_id, f"s3://{bucket}/{prefix}")
     documents = {
         CATALOG_FILE: catalog.to_dict(include_self_link=False),
         COLLECTION_FILE: collection.to_dict(include_self_link=False),
@@ -74,7 +84,7 @@ def build_catalog(
     else:
         for name, document in documents.items():
             body = json.dumps(document, indent=1).encode()
-            client.put_object(Bucket=bucket, Key=f"{prefix}{name}", Body=body, ContentType="application/json")
+            client.put_object(Bucket=bucket, Key=f"{static_at}{name}", Body=body, ContentType="application/json")
     return CatalogRun(f"{base}{CATALOG_FILE}", len(items), orphans, documents[COLLECTION_FILE])
 
 
@@ -87,13 +97,15 @@ def _listing(client: Any, bucket: str, prefix: str) -> list[str]:
     return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
 
 
-def _read_item(client: Any, bucket: str, key: str) -> dict[str, Any]:
-    """The Item at `key`, validated against core STAC and its extensions."""
+def _read_item(client: Any, bucket: str, key: str) -> dict[str, Any] | None:
+    """The Item at `key`, validated against core STAC and its extensions; None for a catalog document."""
     where = f"s3://{bucket}/{key}"
     try:
         document = json.loads(client.get_object(Bucket=bucket, Key=key)["Body"].read())
     except json.JSONDecodeError as error:
         raise CatalogError(f"{where} is not JSON: {error}") from None
+    if isinstance(document, dict) and document.get("type") in CATALOG_TYPES:
+        return None
     if not isinstance(document, dict) or document.get("type") != "Feature":
         raise CatalogError(f"{where} is not a STAC Item (its type is not 'Feature')")
     try:
@@ -104,9 +116,9 @@ def _read_item(client: Any, bucket: str, key: str) -> dict[str, Any]:
 
 
 def _linked(
-    items: dict[str, dict[str, Any]], prefix: str, base: str, collection_id: str, location: str
+    items: dict[str, dict[str, Any]], prefix: str, base: str, item_base: str, collection_id: str, location: str
 ) -> tuple[pystac.Catalog, pystac.Collection]:
-    """The root Catalog and its Collection, linking every Item at its own href below `base`."""
+    """The root Catalog and its Collection at `base`, linking every Item at its own href below `item_base`."""
     catalog = pystac.Catalog(
         id=f"{collection_id}-catalog",
         description=f"Compressed imagery and its archived originals in {location}",
@@ -124,7 +136,7 @@ def _linked(
     catalog.add_child(collection)
     collection.set_self_href(f"{base}{COLLECTION_FILE}")
     for key, document in items.items():
-        href = f"{base}{key.removeprefix(prefix)}"
+        href = f"{item_base}{key.removeprefix(prefix)}"
         collection.add_link(pystac.Link(pystac.RelType.ITEM, href, ITEM_CONTENT_TYPE, document["id"]))
     return catalog, collection
 
@@ -182,7 +194,22 @@ def _write_folder(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = Parser(prog="imagery-archive catalog", description=__doc__.split("\n\n")[0])
+    """`catalog load ...` loads the Items into pgSTAC (`catalog_load`, imported only then); anything else builds
+    the static catalog."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["load"]:
+        from imagery_archive_cli.catalogue import catalog_load  # noqa: PLC0415 - pgSTAC's client only when loading
+
+        return catalog_load.main(arguments[1:])
+    return build_command(arguments)
+
+
+def build_command(argv: Sequence[str]) -> int:
+    parser = Parser(
+        prog="imagery-archive catalog",
+        description=__doc__.split("\n\n")[0],
+        epilog="imagery-archive catalog load --help: load the Items into a pgSTAC database (the STAC API's)",
+    )
     parser.add_argument("--output-bucket", required=True, help="the bucket the function writes to")
     parser.add_argument("--prefix", default="output/", help="where the COGs and Items are (default output/)")
     parser.add_argument("--out", type=Path, help="write the catalog to this folder instead of the bucket")

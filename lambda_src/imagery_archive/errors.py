@@ -75,3 +75,7 @@ class WriteConflictError(ImageryArchiveError):
 class StreamedReadFailedError(ImageryArchiveError):
     """A streamed read failed and the original is too large for scratch space to be judged on a download:
     the failure may be the network's, so it is transient (retried), never a reason to refuse the object."""
+
+
+class CatalogConflictError(ImageryArchiveError):
+    """A STAC Collection kept changing under this writer (others were adding their Items): transient, retried."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -115,6 +116,9 @@ def _destinations(env: Mapping[str, str], bucket: str) -> Destinations:
         storage_class=parse_storage_class(
             "ARCHIVE_STORAGE_CLASS", env.get("ARCHIVE_STORAGE_CLASS", Destinations.storage_class)
         ),
+        catalog_prefix=parse_key_prefix("CATALOG_PREFIX", env.get("CATALOG_PREFIX", Destinations.catalog_prefix)),
+        collection_id=parse_collection_id("STAC_COLLECTION", env.get("STAC_COLLECTION", Destinations.collection_id)),
+        collections_by_prefix=parse_collections_by_prefix("STAC_COLLECTIONS", env.get("STAC_COLLECTIONS", "")),
     )
 
 
@@ -274,3 +278,29 @@ def parse_key_prefix(name: str, raw: object) -> str:
     if not isinstance(raw, str) or not raw.endswith("/") or raw.startswith("/") or "*" in raw:
         raise invalid_setting(name, "a key prefix ending in '/' (for example 'output/')", raw)
     return raw
+
+
+_COLLECTION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def parse_collection_id(name: str, raw: object) -> str:
+    """A STAC Collection id that is also a safe key and URL segment: letters, digits, '.', '_', '-'."""
+    if not isinstance(raw, str) or not _COLLECTION_ID.match(raw):
+        raise invalid_setting(name, "a Collection id of letters, digits, '.', '_' and '-' (at most 128)", raw)
+    return raw
+
+
+def parse_collections_by_prefix(name: str, raw: object) -> tuple[tuple[str, str], ...]:
+    """Input key prefix -> Collection id, as a mapping or 'landsat/=landsat,s2/=sentinel-2' ('' is none)."""
+    if isinstance(raw, str):
+        pairs = [item.partition("=")[::2] for item in raw.split(",") if item.strip()]
+        if any("=" not in item for item in raw.split(",") if item.strip()):
+            raise invalid_setting(name, "prefix=collection pairs separated by commas, e.g. 'landsat/=landsat'", raw)
+    elif isinstance(raw, dict):
+        pairs = list(raw.items())
+    else:
+        raise invalid_setting(name, "a mapping of input key prefixes to Collection ids", raw)
+    mapping = tuple((str(prefix).strip(), parse_collection_id(name, str(cid).strip())) for prefix, cid in pairs)
+    if any(not prefix or prefix.startswith("/") for prefix, _ in mapping):
+        raise invalid_setting(name, "non-empty input key prefixes without a leading '/'", raw)
+    return mapping

@@ -102,7 +102,14 @@ def test_same_bucket_skips_the_pipelines_own_prefixes(buckets, tmp_path, capsys)
     )  # fmt: skip
     assert code == 0
     assert "archived 1" in capsys.readouterr().out
-    assert buckets.keys(buckets.input) == ["archive/x.tif", "output/x.json", "output/x.png", "output/x.tif"]
+    assert buckets.keys(buckets.input) == [
+        "archive/x.tif",
+        "catalog/catalog.json",
+        "catalog/collections/imagery-archive.json",
+        "output/x.json",
+        "output/x.png",
+        "output/x.tif",
+    ]
     assert main(["--input-bucket", buckets.input, "--output-bucket", buckets.input, "--log-file",
                  str(tmp_path / "log"), "--no-progress"]) == 0  # fmt: skip
     assert "archived 0" in capsys.readouterr().out, "a rerun doesn't process its own outputs"

@@ -51,6 +51,8 @@ def test_the_job_writes_a_valid_item_and_thumbnail_beside_the_cog(buckets, tmp_p
     report = run(buckets, source, tmp_path)
     assert buckets.keys(buckets.output) == [
         "archive/d/scene.ntf",
+        "catalog/catalog.json",
+        "catalog/collections/imagery-archive.json",
         "output/d/scene.json",
         "output/d/scene.png",
         "output/d/scene.tif",
@@ -148,15 +150,15 @@ def test_the_catalog_in_the_bucket_links_every_item_and_is_valid(published):
     run_ = catalog.build_catalog(published.client, published.output)
     assert run_.items == 3
     assert run_.cogs_without_item == []
-    root = stored_json(published, "output/catalog.json")
-    collection = stored_json(published, "output/collection.json")
+    root = stored_json(published, "catalog/static/output/catalog.json")
+    collection = stored_json(published, "catalog/static/output/collection.json")
     validate(root)
     validate(collection)
     assert [link["href"] for link in root["links"] if link["rel"] == "child"] == ["./collection.json"]
     assert sorted(link["href"] for link in collection["links"] if link["rel"] == "item") == [
-        "./2024/a/RGB.byte.json",
-        "./2024/b/airfield.json",
-        "./2025/pan.json",
+        "../../../output/2024/a/RGB.byte.json",  # from catalog/static/output/: the Items where the function wrote them
+        "../../../output/2024/b/airfield.json",
+        "../../../output/2025/pan.json",
     ]
     summaries = collection["summaries"]
     assert summaries["imagery_archive:storage_class"] == ["GLACIER"]
@@ -183,13 +185,13 @@ def test_the_catalog_in_the_bucket_links_every_item_and_is_valid(published):
 def test_a_prefix_catalogs_only_what_is_below_it(published):
     run_ = catalog.build_catalog(published.client, published.output, prefix="output/2024/")
     assert run_.items == 2
-    assert "output/2024/catalog.json" in published.keys(published.output)
+    assert "catalog/static/output/2024/catalog.json" in published.keys(published.output)
 
 
 def test_the_catalog_in_a_folder_reads_with_pystac_offline(published, tmp_path, monkeypatch):
     out = tmp_path / "stac"
     catalog.build_catalog(published.client, published.output, out_dir=out)
-    assert published.keys(published.output, "output/catalog") == [], "nothing written to the bucket"
+    assert published.keys(published.output, "catalog/static/") == [], "nothing written to the bucket"
 
     def refuse(*_args, **_kwargs):
         raise AssertionError("reading and validating the folder catalog tried the network")
@@ -218,7 +220,7 @@ def test_an_invalid_item_stops_the_catalog_with_its_name(published, capsys):
     error = capsys.readouterr().err
     assert error.count("\n") == 1, "one line"
     assert f"s3://{published.output}/output/bad.json is not a valid STAC Item" in error
-    assert "output/catalog.json" not in published.keys(published.output), "nothing written"
+    assert published.keys(published.output, "catalog/static/") == [], "nothing written"
 
 
 @pytest.mark.parametrize(

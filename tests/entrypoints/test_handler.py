@@ -83,6 +83,8 @@ def test_one_bad_record_does_not_stop_the_others(handler, buckets, tmp_path, cap
     assert buckets.keys(buckets.output) == [
         "archive/nitf/é scene.ntf",
         "archive/scenes/landsat 7+.tif",
+        "catalog/catalog.json",
+        "catalog/collections/imagery-archive.json",
         "output/nitf/é scene.json",
         "output/nitf/é scene.png",
         "output/nitf/é scene.tif",
@@ -142,10 +144,19 @@ def test_settings_reach_the_pipeline(buckets, monkeypatch, tmp_path):
         ARCHIVE_STORAGE_CLASS="deep_archive",
         QUALITY="40",
         CPL_TMPDIR=str(tmp_path),
+        CATALOG_PREFIX="stac/",
+        STAC_COLLECTION="scenes",
     )
     put(buckets, "x.tif", "RGB.byte.tif")
     handler.handler(event_for_objects(buckets.client, buckets.input, ["x.tif"]), LambdaContext())
-    assert buckets.keys(buckets.output) == ["cogs/x.json", "cogs/x.png", "cogs/x.tif", "originals/x.tif"]
+    assert buckets.keys(buckets.output) == [
+        "cogs/x.json",
+        "cogs/x.png",
+        "cogs/x.tif",
+        "originals/x.tif",
+        "stac/catalog.json",
+        "stac/collections/scenes.json",
+    ]
     archived = buckets.client.head_object(Bucket=buckets.output, Key="originals/x.tif")
     assert archived["StorageClass"] == "DEEP_ARCHIVE"
     meta = buckets.client.head_object(Bucket=buckets.output, Key="cogs/x.tif")["Metadata"]

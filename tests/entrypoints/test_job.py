@@ -77,6 +77,8 @@ def test_exit_0_archives_a_scene_with_the_functions_logs_and_metrics_and_0_again
     assert buckets.keys(buckets.input) == [], "the original left only once archived"
     assert buckets.keys(buckets.output) == [
         "archive/scenes/landsat 7+.tif",
+        "catalog/catalog.json",
+        "catalog/collections/imagery-archive.json",
         "output/scenes/landsat 7+.json",
         "output/scenes/landsat 7+.png",
         "output/scenes/landsat 7+.tif",
@@ -157,6 +159,8 @@ def test_exit_1_on_a_transient_failure_leaves_the_original_untagged_and_the_retr
     assert buckets.keys(buckets.input) == []
     assert buckets.keys(buckets.output) == [
         "archive/scenes/shade.tif",
+        "catalog/catalog.json",
+        "catalog/collections/imagery-archive.json",
         "output/scenes/shade.json",
         "output/scenes/shade.png",
         "output/scenes/shade.tif",

@@ -241,6 +241,8 @@ def test_the_function_routes_a_large_scene_untouched_and_still_archives_the_smal
     assert buckets.keys(buckets.input) == ["scenes/big scene.tif"], "the routed scene is the job's to archive"
     assert buckets.keys(buckets.output) == [
         "archive/scenes/small.tif",
+        "catalog/catalog.json",
+        "catalog/collections/imagery-archive.json",
         "output/scenes/small.json",
         "output/scenes/small.png",
         "output/scenes/small.tif",

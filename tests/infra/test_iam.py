@@ -83,6 +83,16 @@ def _expected_s3_statements(
     ]
 
 
+def _grow_collections_statement(catalog_objects: Any) -> dict[str, Any]:
+    """Each Item grows its STAC Collection: read and conditionally rewrite the catalog documents, nothing else."""
+    return {
+        "Sid": "GrowStacCollections",
+        "Effect": "Allow",
+        "Action": ["s3:GetObject", "s3:PutObject"],
+        "Resource": catalog_objects,
+    }
+
+
 def _logs_and_queue_statements(template: Template) -> list[dict[str, Any]]:
     queue_arn = {"Fn::GetAtt": [logical_id(template, "AWS::SQS::Queue", "Failures/Queue"), "Arn"]}
     return [
@@ -129,6 +139,7 @@ def test_function_role_is_exactly_the_written_out_statements(template: Template)
         _joined(output_arn, "/output/*"),
         _joined(output_arn, "/archive/*"),
     )
+    expected.append(_grow_collections_statement(_joined(output_arn, "/catalog/*")))
     expected += [*_logs_and_queue_statements(template), *_submit_large_scene_jobs_statement(template)]
     assert _function_role_statements(template) == _canonical(expected)
 
@@ -147,6 +158,7 @@ def test_imported_buckets_are_scoped_the_same_way(imported: Template) -> None:
         objects("survey-archive", "output/"),
         objects("survey-archive", "archive/"),
     )
+    expected.append(_grow_collections_statement(objects("survey-archive", "catalog/")))
     expected += [*_logs_and_queue_statements(imported), *_submit_large_scene_jobs_statement(imported)]
     assert _function_role_statements(imported) == _canonical(expected)
 

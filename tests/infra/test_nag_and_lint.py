@@ -25,6 +25,7 @@ CONFIGURATIONS = {
     "defaults": {},
     "imported buckets": {"inputBucketName": "survey-uploads", "outputBucketName": "survey-archive"},
     "imported input bucket": {"inputBucketName": "survey-uploads"},
+    "STAC API": {"stacApi": True},
     "everything opted in": {
         "destroyBucketsWithStack": True,
         "alarmEmail": "oncall@example.com",
@@ -110,6 +111,7 @@ def test_wildcard_acknowledgments_are_only_for_object_arns_under_the_pipelines_p
         "AwsSolutions::AwsSolutions-IAM5[Resource::<Input>/*]",
         "AwsSolutions::AwsSolutions-IAM5[Resource::<Output>/output/*]",
         "AwsSolutions::AwsSolutions-IAM5[Resource::<Output>/archive/*]",
+        "AwsSolutions::AwsSolutions-IAM5[Resource::<Output>/catalog/*]",
         "AwsSolutions::AwsSolutions-IAM5[Resource::<Output>/batch-operations/manifests/*]",
         "AwsSolutions::AwsSolutions-IAM5[Resource::<Output>/batch-operations/reports/*]",
         # ecr:GetAuthorizationToken only, for the large-scene job's execution role (test_stack_large_scenes.py),

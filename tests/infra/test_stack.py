@@ -206,6 +206,8 @@ def test_function_environment_is_the_functions_contract(template: Template) -> N
         "POWERTOOLS_SERVICE_NAME": "imagery-archive",
         "POWERTOOLS_METRICS_NAMESPACE": "ImageryArchive",
         "POWERTOOLS_LOG_LEVEL": "INFO",
+        "CATALOG_PREFIX": "catalog/",
+        "STAC_COLLECTION": "imagery-archive",
         # Large scenes go to AWS Batch (asserted in test_stack_large_scenes.py).
         "LARGE_SCENE_JOB_QUEUE": {"Fn::GetAtt": [logical_id(template, "AWS::Batch::JobQueue", "Queue"), "JobQueueArn"]},
         "LARGE_SCENE_JOB_DEFINITION": _ref(template, "AWS::Batch::JobDefinition", "JobDefinition"),
@@ -241,6 +243,8 @@ def test_context_settings_reach_the_function() -> None:
         "POWERTOOLS_SERVICE_NAME": "imagery-archive",
         "POWERTOOLS_METRICS_NAMESPACE": "ImageryArchive",
         "POWERTOOLS_LOG_LEVEL": "DEBUG",
+        "CATALOG_PREFIX": "catalog/",
+        "STAC_COLLECTION": "imagery-archive",
     }
     assert function["MemorySize"] == 10240
     assert function["EphemeralStorage"] == {"Size": 4096}

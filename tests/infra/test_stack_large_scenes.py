@@ -26,6 +26,7 @@ ARCHIVE_JOB_SIDS = (
     "KeepTagsOnArchivedOriginals",
     "ListOutputBucketForNotFound",
     "CheckOutputBucketVersioning",
+    "GrowStacCollections",
     "ReportOwnOutputFailures",
 )
 """The function's S3 statements, and its report of an invalid COG to the failure queue: the job runs the same code."""

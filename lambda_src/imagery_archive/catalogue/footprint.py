@@ -8,8 +8,12 @@ mask) the trace is its valid data, polygonized on a decimated copy of the mask, 
 nodata around a scene is not claimed as coverage. Edges are densified before transforming, so a
 long edge follows the curve it becomes in longitude/latitude.
 
-Not handled: footprints crossing the antimeridian or containing a pole (they come out as one
-polygon spanning the long way round; `Footprint.crosses_antimeridian` says so).
+Scenes across 180° and around a pole: STAC (GeoJSON, RFC 7946 3.1.9) wants a geometry split at the
+antimeridian and a bbox whose west is greater than its east; a pole-containing footprint reaches the
+pole and spans every longitude. Each transformed ring is first wound counter-clockwise on the sphere,
+then split by the `antimeridian` package (a ring that goes once round a pole is closed over the pole
+of its own hemisphere). GCPs given in longitude/latitude that wrap at 180° (a swath over Fiji) are
+unwrapped before the thin-plate spline sees them, which would otherwise bend the scene round the globe.
 """
 
 from __future__ import annotations
@@ -20,7 +24,11 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import antimeridian
+import shapely
 from osgeo import gdal, ogr
+from shapely.geometry.base import BaseGeometry
+from shapely.geometry.polygon import orient
 
 gdal.UseExceptions()
 ogr.UseExceptions()
@@ -50,7 +58,8 @@ class Footprint:
 
     @property
     def crosses_antimeridian(self) -> bool:
-        return self.bbox is not None and self.bbox[2] - self.bbox[0] > 180
+        """True when the bbox goes across 180° (its west is greater than its east)."""
+        return self.bbox is not None and self.bbox[0] > self.bbox[2]
 
 
 def image_footprint(dataset: gdal.Dataset) -> Footprint:
@@ -59,17 +68,15 @@ def image_footprint(dataset: gdal.Dataset) -> Footprint:
     if not options:
         return Footprint(None, None, "none", method)
     try:
-        transformer = gdal.Transformer(dataset, None, options)
+        transformer = gdal.Transformer(_with_unwrapped_gcps(dataset) if method == "GCPs" else dataset, None, options)
         traced, rings = _pixel_outline(dataset)
         if not rings:
             return Footprint(None, None, method, traced)
         geometry = _to_wgs84(rings, transformer)
     except (RuntimeError, ValueError) as error:
         return Footprint(None, None, method, f"its {method} could not be transformed to WGS84: {error}")
-    west, east, south, north = geometry.GetEnvelope()
-    bbox = [round(value, COORDINATE_DECIMALS) for value in (west, south, east, north)]
-    geojson = json.loads(geometry.ExportToJson([f"COORDINATE_PRECISION={COORDINATE_DECIMALS}"]))
-    return Footprint(geojson, bbox, method, traced)
+    bbox = [round(value, COORDINATE_DECIMALS) for value in antimeridian.bbox(geometry)]
+    return Footprint(json.loads(shapely.to_geojson(geometry)), bbox, method, traced)
 
 
 def georeferencing(dataset: gdal.Dataset) -> tuple[str, list[str]]:
@@ -157,20 +164,89 @@ def _densified(points: list[tuple[float, float]], width: int, height: int) -> li
     return dense
 
 
-def _to_wgs84(rings: list[list[tuple[float, float]]], transformer: gdal.Transformer) -> ogr.Geometry:
-    """Pixel rings to one WGS84 (multi)polygon; fails if any vertex can't be transformed."""
-    polygons = ogr.Geometry(ogr.wkbMultiPolygon)
+def _to_wgs84(rings: list[list[tuple[float, float]]], transformer: gdal.Transformer) -> BaseGeometry:
+    """Pixel rings to one valid WGS84 (multi)polygon split at 180°; fails if any vertex can't be transformed."""
+    parts: list[shapely.Polygon] = []
     for ring in rings:
         transformed, success = transformer.TransformPoints(0, ring)
         if not all(success) or any(not (-90 <= lat <= 90) for _lon, lat, *_ in transformed):
             raise ValueError("some of its outline falls outside the Earth")
-        outline = ogr.Geometry(ogr.wkbLinearRing)
-        for lon, lat, *_ in transformed:
-            outline.AddPoint_2D(lon, lat)
-        polygon = ogr.Geometry(ogr.wkbPolygon)
-        polygon.AddGeometry(outline)
-        polygons.AddGeometry(polygon)
-    geometry = polygons.GetGeometryRef(0).Clone() if polygons.GetGeometryCount() == 1 else polygons
-    if not geometry.IsValid():
-        geometry = geometry.MakeValid()
-    return geometry
+        parts.extend(_split_at_antimeridian([(_wrapped(lon), lat) for lon, lat, *_ in transformed]))
+    geometry = shapely.set_precision(shapely.unary_union(parts), 10**-COORDINATE_DECIMALS)
+    polygons = [orient(part) for part in _polygons_in(geometry)]
+    if not polygons:
+        raise ValueError("its outline has no area in longitude/latitude")
+    return polygons[0] if len(polygons) == 1 else shapely.MultiPolygon(polygons)
+
+
+def _wrapped(lon: float) -> float:
+    """`lon` in [-180, 180]: RPCs and unwrapped GCPs give longitudes beyond 180° for scenes across it."""
+    return lon if -180 <= lon <= 180 else (lon + 180) % 360 - 180
+
+
+def _split_at_antimeridian(ring: list[tuple[float, float]]) -> list[shapely.Polygon]:
+    """One ring in longitude/latitude as the polygons it covers, split at 180°, closed over a pole it goes round.
+
+    The `antimeridian` package reads a ring's winding as which side is inside, so the ring is first wound
+    counter-clockwise on the sphere: a ring going once round a pole is wound so that pole is inside
+    (eastward round the North Pole, westward round the South Pole), any other ring by its signed area
+    with longitudes unwrapped.
+    """
+    turns = _longitude_turns(ring)
+    if turns:
+        north = sum(lat for _lon, lat in ring) > 0
+        eastward_wanted = north
+        if (turns > 0) != eastward_wanted:
+            ring = ring[::-1]
+    elif _signed_area(_unwrapped(ring)) < 0:
+        ring = ring[::-1]
+    fixed = antimeridian.fix_polygon(shapely.Polygon(ring), fix_winding=False)
+    return [part for part in _polygons_in(fixed) if part.area > 0]
+
+
+def _unwrapped(ring: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The ring with each step in longitude taken the short way, so a ring across 180° stays in one piece."""
+    unwrapped = [ring[0]]
+    for (lon0, _), (lon1, lat1) in itertools.pairwise(ring):
+        step = (lon1 - lon0 + 180) % 360 - 180
+        unwrapped.append((unwrapped[-1][0] + step, lat1))
+    return unwrapped
+
+
+def _longitude_turns(ring: list[tuple[float, float]]) -> int:
+    """How many times the closed ring goes round the pole eastward (negative: westward); 0 for most scenes."""
+    unwrapped = _unwrapped([*ring, ring[0]] if ring[0] != ring[-1] else ring)
+    return round((unwrapped[-1][0] - unwrapped[0][0]) / 360)
+
+
+def _signed_area(ring: list[tuple[float, float]]) -> float:
+    """Shoelace area: positive for a counter-clockwise ring."""
+    return sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in itertools.pairwise([*ring, ring[0]])) / 2
+
+
+def _polygons_in(geometry: BaseGeometry) -> list[shapely.Polygon]:
+    """The polygons of a geometry (repairs and unions may add collections with lines or points)."""
+    if isinstance(geometry, shapely.Polygon):
+        return [geometry] if not geometry.is_empty else []
+    return [part for member in getattr(geometry, "geoms", []) for part in _polygons_in(member)]
+
+
+def _with_unwrapped_gcps(dataset: gdal.Dataset) -> gdal.Dataset:
+    """`dataset`, or a stand-in whose longitude/latitude GCPs no longer jump by 360° at 180°.
+
+    A swath across 180° lists GCPs at 179.9 and -179.9: interpolated as they are, its middle would
+    run the long way round. Shifted by 360° where they jump, they are continuous; `_wrapped` brings
+    the transformed outline back to [-180, 180].
+    """
+    srs = dataset.GetGCPSpatialRef()
+    gcps = dataset.GetGCPs()
+    longitudes = [gcp.GCPX for gcp in gcps]
+    if srs is None or not srs.IsGeographic() or max(longitudes) - min(longitudes) <= 180:
+        return dataset
+    shifted = [
+        gdal.GCP(gcp.GCPX + 360 if gcp.GCPX < 0 else gcp.GCPX, gcp.GCPY, gcp.GCPZ, gcp.GCPPixel, gcp.GCPLine)
+        for gcp in gcps
+    ]
+    stand_in = gdal.GetDriverByName("MEM").Create("", dataset.RasterXSize, dataset.RasterYSize, 0)
+    stand_in.SetGCPs(shifted, srs)
+    return stand_in

@@ -31,7 +31,7 @@ from pystac.extensions.raster import DataType, NoDataStrings, RasterBand, Raster
 from imagery_archive import __version__
 from imagery_archive.catalogue.acquisition_time import acquisition_time
 from imagery_archive.catalogue.footprint import Footprint, image_footprint
-from imagery_archive.catalogue.scene_facts import FIELD_PREFIX, SceneFacts, SceneFiles
+from imagery_archive.catalogue.scene_facts import FIELD_PREFIX, CatalogLinks, SceneFacts, SceneFiles
 from imagery_archive.catalogue.thumbnail import write_thumbnail
 from imagery_archive.settings import SERVICE_NAME
 
@@ -53,7 +53,7 @@ def describe_scene(cog: Path, facts: SceneFacts, out_dir: Path) -> SceneFiles:
     files = SceneFiles(out_dir / "item.json", out_dir / "thumbnail.png")
     write_thumbnail(cog, files.thumbnail)
     item = build_item(cog, facts)
-    files.item.write_text(json.dumps(item.to_dict(include_self_link=False, transform_hrefs=False)))
+    files.item.write_text(json.dumps(item.to_dict(include_self_link=True, transform_hrefs=False)))
     return files
 
 
@@ -85,7 +85,23 @@ def build_item(cog: Path, facts: SceneFacts, created: datetime | None = None) ->
     _add_data_asset(item, cog, dataset, footprint, facts)
     _add_original_asset(item, facts)
     item.add_asset("thumbnail", _thumbnail_asset(facts))
+    if facts.links is not None:
+        _add_links(item, facts.links)
     return item
+
+
+def _add_links(item: pystac.Item, links: CatalogLinks) -> None:
+    """The Item's Collection (`collection` field and link), and its self, parent and root links.
+
+    Absolute s3:// hrefs: the Item is read from S3, by a loader or a client, never moved; its assets stay
+    relative to its own folder (`./scene.tif`), which its self link names.
+    """
+    item.collection_id = links.collection_id
+    json_type = pystac.MediaType.JSON
+    item.add_link(pystac.Link(pystac.RelType.SELF, str(links.item), pystac.MediaType.GEOJSON))
+    item.add_link(pystac.Link(pystac.RelType.COLLECTION, str(links.collection), json_type, links.collection_id))
+    item.add_link(pystac.Link(pystac.RelType.PARENT, str(links.collection), json_type, links.collection_id))
+    item.add_link(pystac.Link(pystac.RelType.ROOT, str(links.root), json_type))
 
 
 def _own_fields(**fields: Any) -> dict[str, Any]:

@@ -9,16 +9,23 @@ content, but for its `created` time) before deleting.
 Idempotent like the rest of the job: the Item and thumbnail carry the original's ETag as
 `source-etag`; a delivery that reuses a published COG skips an Item already written for this
 version, and otherwise downloads the COG to describe it. Knows no GDAL: `describe` is passed in.
+
+Each Item names its Collection (`Destinations.collection_for` its upload's key) and grows that
+Collection's extent first (`collection_writer`), so the Collection always covers every written Item.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
+from imagery_archive.catalogue.collection_writer import add_to_collection
 from imagery_archive.catalogue.scene_facts import (
     ITEM_CONTENT_TYPE,
     THUMBNAIL_CONTENT_TYPE,
+    CatalogLinks,
     DescribeScene,
     SceneFacts,
     item_location,
@@ -61,8 +68,10 @@ def publish_scene(
         destinations.storage_class,
         original.last_modified,
     )
+    facts = replace(facts, links=CatalogLinks.of(item_at, facts.uploaded_from.key, destinations))
     files = describe(compressed, facts, scratch)
     _check_cog_is_ours(output, version, store)
+    add_to_collection(json.loads(files.item.read_text()), store, destinations)
     _write_beside(files.thumbnail, thumbnail_location(output), version, THUMBNAIL_CONTENT_TYPE, store)
     _write_beside(files.item, item_at, version, ITEM_CONTENT_TYPE, store)
 

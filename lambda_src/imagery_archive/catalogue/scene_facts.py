@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from imagery_archive.s3.checksums import CHECKSUM_ALGORITHMS
-from imagery_archive.s3.keys import ObjectLocation
+from imagery_archive.s3.keys import Destinations, ObjectLocation
 
 ITEM_CONTENT_TYPE = "application/geo+json"
 FIELD_PREFIX = "imagery_archive:"
@@ -23,6 +23,22 @@ FIELD_PREFIX = "imagery_archive:"
 THUMBNAIL_CONTENT_TYPE = "image/png"
 RESTORE_BEFORE_READING = frozenset({"GLACIER", "DEEP_ARCHIVE"})
 """Archive classes whose objects must be restored (RestoreObject) before a GET can read them."""
+
+
+@dataclass(frozen=True)
+class CatalogLinks:
+    """Where the Item lives, and the Collection and root Catalog it links to (absolute s3:// hrefs)."""
+
+    collection_id: str
+    item: ObjectLocation
+    collection: ObjectLocation
+    root: ObjectLocation
+
+    @classmethod
+    def of(cls, item: ObjectLocation, source_key: str, destinations: Destinations) -> CatalogLinks:
+        """The links of the Item at `item`, of the upload at `source_key` (which chooses its Collection)."""
+        collection_id = destinations.collection_for(source_key)
+        return cls(collection_id, item, destinations.collection(collection_id), destinations.root_catalog())
 
 
 @dataclass(frozen=True)
@@ -45,6 +61,8 @@ class SceneFacts:
     compression_ratio: float
     original_checksum: str | None = None
     """'ALGORITHM:base64' of the S3 checksum that proved the archive, e.g. 'CRC64NVME:...' (`archive_proof`)."""
+    links: CatalogLinks | None = None
+    """The Item's Collection and its self/parent/root links; None for an Item on its own (never published)."""
 
     @property
     def needs_restore(self) -> bool:

@@ -19,6 +19,8 @@ IMAGERY_FORMATS: dict[str, tuple[str, ...]] = {
     "JPEG 2000": (".jp2",),
 }
 """The imagery formats the pipeline takes, each with its file name suffixes (lower case)."""
+COLLECTIONS_FOLDER = "collections/"
+ROOT_CATALOG_NAME = "catalog.json"
 IMAGERY_SUFFIXES = tuple(suffix for suffixes in IMAGERY_FORMATS.values() for suffix in suffixes)
 """File name suffixes of the imagery the pipeline takes, in any letter case (the stack's trigger lists both)."""
 
@@ -90,12 +92,32 @@ def content_archive_key(key: str, prefix: str, digest_hex: str, algorithm: str =
 
 @dataclass(frozen=True)
 class Destinations:
-    """Where outputs and archived originals go."""
+    """Where outputs, archived originals and the STAC catalog documents go."""
 
     bucket: str
     output_prefix: str = "output/"
     archive_prefix: str = "archive/"
     storage_class: str = "GLACIER"
+    catalog_prefix: str = "catalog/"
+    """The root catalog and the Collections: beside, never under, the output prefix, so no upload maps to them
+    (every `output/P.json` is the Item of some upload `P.tif`)."""
+    collection_id: str = "imagery-archive"
+    """The Collection of every Item not under one of `collections_by_prefix`."""
+    collections_by_prefix: tuple[tuple[str, str], ...] = ()
+    """(input key prefix, Collection id) pairs; the longest prefix matching an upload's key wins."""
+
+    def collection_for(self, source_key: str) -> str:
+        """The Collection the Item of the upload at `source_key` belongs to."""
+        matching = [(prefix, name) for prefix, name in self.collections_by_prefix if source_key.startswith(prefix)]
+        return max(matching, key=lambda pair: len(pair[0]))[1] if matching else self.collection_id
+
+    def collection(self, collection_id: str) -> ObjectLocation:
+        """Where the Collection document `collection_id` lives: `catalog/collections/<id>.json`."""
+        return ObjectLocation(self.bucket, f"{self.catalog_prefix}{COLLECTIONS_FOLDER}{collection_id}.json")
+
+    def root_catalog(self) -> ObjectLocation:
+        """The root Catalog, whose children are the Collections: `catalog/catalog.json`."""
+        return ObjectLocation(self.bucket, f"{self.catalog_prefix}{ROOT_CATALOG_NAME}")
 
     def output(self, key: str) -> ObjectLocation:
         return ObjectLocation(self.bucket, output_key(key, self.output_prefix))
@@ -125,4 +147,5 @@ class Destinations:
 
     def is_pipeline_output(self, location: ObjectLocation) -> bool:
         """True for objects the pipeline itself wrote, which must never be processed again (no recursion)."""
-        return location.bucket == self.bucket and location.key.startswith((self.output_prefix, self.archive_prefix))
+        own_prefixes = (self.output_prefix, self.archive_prefix, self.catalog_prefix)
+        return location.bucket == self.bucket and location.key.startswith(own_prefixes)

@@ -59,6 +59,8 @@ CONDITIONAL_WRITE_ATTEMPTS = 3
 the event's retry (`WriteConflictError`, transient): each attempt first looks again at what is there."""
 S3_MAX_ATTEMPTS = 10
 """Attempts per S3 request (the first and nine retries) before a throttled call fails the object."""
+LOST_WRITE_RACE = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409", "NoSuchKey", "404"})
+"""A conditional PUT refused because another writer changed (or removed) the object since it was read."""
 FAILURE_TAG = "imagery-archive:status"
 REASON_TAG = "imagery-archive:reason"
 ENCODING_TAG = "imagery-archive:encoding"
@@ -319,6 +321,38 @@ class ImageryStore:
         except BaseException:
             self.client.abort_multipart_upload(Bucket=location.bucket, Key=location.key, UploadId=upload_id)
             raise
+
+    def read_document(self, location: ObjectLocation) -> tuple[bytes, str] | None:
+        """A small document (a STAC Collection) and its ETag, to rewrite it conditionally; None if absent."""
+        try:
+            response = self.client.get_object(Bucket=location.bucket, Key=location.key)
+        except ClientError as error:
+            if error_code(error) in {"404", "NoSuchKey", "NotFound"}:
+                return None
+            raise
+        return response["Body"].read(), response["ETag"]
+
+    def put_document(self, location: ObjectLocation, body: bytes, content_type: str, replacing: str | None) -> bool:
+        """Write `body` only if the key still holds the version read (ETag `replacing`), or, with None, nothing.
+
+        S3's conditional writes (IfMatch / IfNoneMatch) let concurrent writers of one document each add
+        their part without a lock: False means another writer got there first, and the caller reads again.
+        """
+        condition = {"IfMatch": replacing} if replacing else {"IfNoneMatch": "*"}
+        try:
+            self.client.put_object(
+                Bucket=location.bucket,
+                Key=location.key,
+                Body=body,
+                ContentType=content_type,
+                ChecksumAlgorithm="SHA256",
+                **condition,
+            )
+        except ClientError as error:
+            if error_code(error) in LOST_WRITE_RACE:
+                return False
+            raise
+        return True
 
     def copy_to_archive(
         self,
