@@ -1,0 +1,1 @@
+"""`imagery-archive catalog`: the STAC catalogue of the archive, validated offline."""
