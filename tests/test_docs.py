@@ -142,3 +142,9 @@ def test_the_site_builds_strictly_and_offline(tmp_path: Path) -> None:
     benchmarks = (tmp_path / "site" / "benchmarks.html").read_text()
     assert "rate-distortion" in benchmarks.lower(), "the benchmarks page shows BENCHMARKS.md"
     assert "fonts.googleapis.com" not in (tmp_path / "site" / "index.html").read_text(), "no web fonts"
+
+
+def test_make_lint_builds_the_site_and_git_ignores_it() -> None:
+    lint = (ROOT / "Makefile").read_text().split("\nlint:", 1)[1].split("\n\n", 1)[0]
+    assert "mkdocs build --strict" in lint, "make lint (and so make test and CI) builds the site strictly"
+    assert "site/" in (ROOT / ".gitignore").read_text().splitlines(), "the built site is never committed"
