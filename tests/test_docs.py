@@ -119,12 +119,25 @@ def test_no_tracker_references_where_a_reader_looks(path: Path) -> None:
     assert not found, f"{path.relative_to(ROOT)} cites the tracker ({found}): say what the change did instead"
 
 
-def test_no_tracker_references_in_the_commands_help() -> None:
+COMMANDS = ("demo", "backfill", "restore", "failed", "catalog", "choose-settings", "costs")
+
+
+@pytest.mark.parametrize("command", [(), *((name,) for name in COMMANDS)], ids=lambda c: " ".join(c) or "top")
+def test_no_tracker_references_in_the_commands_help(command: tuple[str, ...]) -> None:
+    help_text = subprocess.run(
+        [sys.executable, "-m", "imagery_archive_cli", *command, "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "usage: imagery-archive" in help_text
+    assert not re.search(r"\bissues? #?\d+|\bthe issue\b", help_text, re.IGNORECASE), help_text
+
+
+def test_the_help_lists_every_command_checked_above() -> None:
     help_text = subprocess.run(
         [sys.executable, "-m", "imagery_archive_cli", "--help"], capture_output=True, text=True, check=True
     ).stdout
-    assert "backfill" in help_text
-    assert not re.search(r"\bissue #?\d+", help_text, re.IGNORECASE)
+    commands = help_text.split("\ncommands:\n", 1)[1]
+    listed = {line.split()[0] for line in commands.splitlines() if line.startswith("  ")}
+    assert listed == set(COMMANDS), f"a new subcommand's help must be checked too: {listed ^ set(COMMANDS)}"
 
 
 @pytest.mark.slow
