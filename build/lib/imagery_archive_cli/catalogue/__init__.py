@@ -1,1 +1,0 @@
-"""`imagery-archive catalog`: the STAC catalogue of the archive, validated offline."""
