@@ -6,7 +6,7 @@
 #   scripts/lock_dev_requirements.sh        (needs uv in .venv: it is in requirements-dev.txt)
 #
 # Run it after changing requirements-dev.txt, requirements.txt or lambda_src/requirements.txt (all three
-# feed the lock); tests/infra/test_dev_lock.py fails while a pin and the lock disagree. The GDAL bindings are
+# feed the lock); tests/test_locks.py fails while a pin and the lock disagree. The GDAL bindings are
 # not in the lock: they must equal the system GDAL, and bootstrap builds them after installing the lock.
 # pip, setuptools and wheel are pinned in requirements-dev.txt, so they are locked too.
 set -euo pipefail
