@@ -3,16 +3,19 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.bootstrapped
+SITE ?= site
 
-# jsii prints an end-of-life banner for Node 20 in every process; the CDK CLI must stay offline.
-export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+# jsii prints an end-of-life banner for Node 18 (Debian 12's) and 20 in every process; the CDK CLI must stay offline.
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 18,20
 export CDK_DISABLE_CLI_TELEMETRY := 1
+# mkdocs-material prints a banner about its successor on every build.
+export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: setup test lint format demo synth deploy bench clean
+.PHONY: setup test lint docs format demo synth deploy bench clean
 
 setup: $(STAMP)
 
-$(STAMP): scripts/bootstrap.sh requirements.txt requirements-dev.txt requirements-checkov.txt lambda_src/requirements.txt stac_api/requirements.txt package.json pyproject.toml
+$(STAMP): scripts/bootstrap.sh requirements-dev.lock requirements-checkov.txt package-lock.json pyproject.toml
 	VENV=$(VENV) bash scripts/bootstrap.sh
 	touch $@
 
@@ -24,19 +27,25 @@ demo: setup
 test: setup lint
 	$(VENV)/bin/pytest
 
-## ruff, mypy, and the runtime's layers (import-linter contracts in pyproject.toml).
+## ruff, mypy, the runtime's layers (import-linter contracts in pyproject.toml), and the documentation
+## site, built offline with every link checked (mkdocs.yml; the site goes to $(SITE), never committed).
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mkdocs build --strict --quiet --site-dir $(SITE)
+
+## The documentation site, served with live reload on http://127.0.0.1:8000 while you edit docs/.
+docs: setup
+	$(VENV)/bin/mkdocs serve
 
 format: setup
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
 clean:
-	rm -rf cdk.out demo_out bench_out .pytest_cache .ruff_cache .mypy_cache
+	rm -rf cdk.out demo_out bench_out $(SITE) .pytest_cache .ruff_cache .mypy_cache
 
 ## Synthesize the CloudFormation template offline with the pinned CDK CLI (cdk-nag checks run inside).
 synth: setup

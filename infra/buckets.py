@@ -32,7 +32,8 @@ def _unverified_versioning(bucket: s3.IBucket) -> str:
     return (
         f"The imported output bucket {bucket.bucket_name} may not keep versions, and the stack can't check: a "
         "different original uploaded under a key already archived will be archived under its own key "
-        "(archive/<folder>/<name>.sha256-<16 hex digits>.<suffix>, see README) instead of as a new version of "
+        "(archive/<folder>/<name>.sha256-<16 hex digits>.<suffix>, see docs/configuration.md) instead of as a new "
+        "version of "
         "archive/<key>. Enable versioning on it (aws s3api put-bucket-versioning --bucket <name> "
         "--versioning-configuration Status=Enabled), then say so with -c outputBucketVersioned=true."
     )

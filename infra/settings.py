@@ -79,7 +79,7 @@ Parse = Callable[[str, Any], Any]
 
 @dataclass(frozen=True)
 class PipelineSettings:
-    """What a user can tune, with the defaults the README documents.
+    """What a user can tune, with the defaults docs/configuration.md documents.
 
     The memory default (4096 MiB) is sized for 10 GB-class scenes: the function streams through /tmp rather
     than memory, but GDAL's block cache and the overview pass want a few GB, and Lambda's CPU share grows with
@@ -294,4 +294,4 @@ _PARSERS: dict[str, tuple[str, Parse]] = {
 """Context key -> (settings field, validator). The function's own values use the function's validators."""
 
 CONTEXT_KEYS = tuple(_PARSERS)
-"""Every key the app reads; the README's settings table documents each one (a test checks)."""
+"""Every key the app reads; docs/configuration.md documents each one (tests/test_docs.py checks)."""

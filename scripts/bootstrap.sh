@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the tests, the demo and `cdk synth` need on a fresh Debian 12 machine:
 # Debian's GDAL with its headers, a virtual environment with the pinned Python packages and the GDAL
-# bindings built against that GDAL (with NumPy, so gdal_array works), and the pinned CDK CLI from npm.
+# bindings built against that GDAL (with NumPy, so gdal_array works), and the locked CDK CLI from npm.
 # Safe to run again: each step is skipped when what it installs is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,8 +27,9 @@ fi
 
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 pip=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
-"${pip[@]}" install --upgrade pip setuptools wheel
-"${pip[@]}" install -r requirements-dev.txt
+# Exactly the locked versions, each checked against its hash: what CI tested (scripts/lock_dev_requirements.sh
+# regenerates the lock from requirements-dev.txt).
+"${pip[@]}" install --require-hashes -r requirements-dev.lock
 
 # The bindings must equal the system GDAL, and must be compiled against the NumPy already installed
 # (build isolation would compile them without it, and `osgeo.gdal_array` would then fail to import).
@@ -52,10 +53,11 @@ if ! "$CHECKOV_VENV/bin/checkov" --version 2>/dev/null | grep -qx "$checkov_pin"
   "$CHECKOV_VENV/bin/python" -m pip --disable-pip-version-check -q install -r requirements-checkov.txt
 fi
 
-# Every package.json tool present at its pinned version, or npm installs them all (a checkout made
-# before s3rver joined has the CDK CLI only).
-if [ ! -x node_modules/.bin/cdk ] || [ ! -x node_modules/.bin/s3rver ] || ! node_modules/.bin/cdk --version 2>/dev/null | grep -q "$(node -p 'require("./package.json").devDependencies["aws-cdk"]')"; then
-  echo "bootstrap: installing the CDK CLI and s3rver from package.json"
-  npm install --no-audit --no-fund --no-package-lock --loglevel=error
+# The Node.js tools (the CDK CLI, s3rver) exactly as package-lock.json pins them, when node_modules doesn't
+# already hold that lock. Debian 12's nodejs (18) satisfies package.json's `engines`; npm refuses another.
+if ! cmp -s package-lock.json node_modules/.package-lock.json.installed; then
+  echo "bootstrap: installing the CDK CLI and s3rver from package-lock.json (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error --engine-strict
+  cp package-lock.json node_modules/.package-lock.json.installed
 fi
 echo "bootstrap: ready (GDAL $gdal_version, $("$VENV/bin/python" --version), CDK CLI $(node_modules/.bin/cdk --version 2>/dev/null), checkov $("$CHECKOV_VENV/bin/checkov" --version))"

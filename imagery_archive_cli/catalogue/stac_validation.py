@@ -2,7 +2,7 @@
 
 pystac validates with JSON Schemas it fetches by URL; it ships the core STAC 1.1.0 and GeoJSON
 schemas itself (pystac-core), and this project keeps the schemas of the extensions its Items use in
-`tools/stac_schemas/` (source, commit and licence in its README). Any other schema is refused with
+`stac_schemas/` beside this module (source, commit and licence in its README). Any other schema is refused with
 an error naming it, rather than fetched.
 """
 

@@ -28,6 +28,6 @@ def stac_report(client: Any, bucket: str, out_dir: Path) -> str:
             f"STAC: every COG has a valid Item and a thumbnail beside it ({run.items} Items{missing}). "
             f"s3://{bucket}/{example}:",
             json.dumps(item, indent=1),
-            f"Static catalog of all of them (validated offline): {out_dir / CATALOG_FILE} (see README, STAC catalog)",
+            f"Static catalog of all of them (validated offline): {out_dir / CATALOG_FILE} (see docs/catalogue.md)",
         ]
     )

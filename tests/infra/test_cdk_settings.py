@@ -15,8 +15,8 @@ from imagery_archive.errors import SettingsError
 from imagery_archive.imaging.profiles import CompressionProfile
 from imagery_archive.settings import FunctionSettings
 from infra.compression_function import function_environment
-from infra.settings import CONTEXT_KEYS, DEFAULT_SUFFIXES, PipelineSettings
-from tests.support.stack import ROOT, cdk_json_context
+from infra.settings import DEFAULT_SUFFIXES, PipelineSettings
+from tests.support.stack import cdk_json_context
 
 
 def test_defaults_are_safe_for_large_scenes_and_keep_the_archive() -> None:
@@ -167,8 +167,3 @@ def test_settings_are_immutable() -> None:
     settings = PipelineSettings()
     with pytest.raises(AttributeError):
         settings.quality = 10  # type: ignore[misc]
-
-
-@pytest.mark.parametrize("key", CONTEXT_KEYS)
-def test_readme_documents_every_context_key(key: str) -> None:
-    assert f"`{key}`" in (ROOT / "README.md").read_text(), f"README's settings table lacks {key!r}"

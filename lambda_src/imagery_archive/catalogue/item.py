@@ -2,7 +2,7 @@
 
 Geometry, time, projection and bands come from the COG itself (GDAL); provenance, archive and
 compression from `SceneFacts`. No S3 here: the job uploads the files this writes. Fields that no
-STAC extension defines carry the prefix `imagery_archive:` (see README, "STAC catalog"):
+STAC extension defines carry the prefix `imagery_archive:` (see docs/catalogue.md):
 
 - properties: `datetime_source` (the metadata item the time came from, or 'upload time'),
   `geometry_method` and `geometry_traced` (how the footprint was found, or why there is none),

@@ -5,7 +5,7 @@ temporaries: the function takes originals about ten times larger than its scratc
 8-bit original written lossily is read twice (`single_pass`: once for its overviews and the SSIM
 check, once by the COG driver for its full resolution), in GETs of many MB; on the realistic benchmark
 endpoint a streamed 1.2 GB scene took 1.03x the bare `gdal_translate`, but the download took 0.73x
-(BENCHMARKS.md, "Reading the original where it lies"). So SOURCE_READ=auto downloads every original
+(BENCHMARKS.md, "Streaming"). So SOURCE_READ=auto downloads every original
 that fits in scratch space with its COG, and streams only those that don't (which would otherwise be
 refused), where it is safe:
 
