@@ -210,6 +210,7 @@ class StacApi(Construct):
     def _feed_loader(self, settings: PipelineSettings, output_bucket: s3.IBucket) -> sqs.Queue:
         """Item and COG events of the output bucket, through a queue (with a dead-letter queue), to the loader."""
         dead_letters = sqs.Queue(self, "LoaderDeadLetters", enforce_ssl=True, retention_period=Duration.days(14))
+        self.dead_letters = dead_letters
         queue = sqs.Queue(
             self,
             "LoaderQueue",

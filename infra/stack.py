@@ -50,7 +50,11 @@ class ImageryArchiveStack(Stack):
         if pipeline.stac_api is not None:
             stac = pipeline.stac_api
             self._output("StacApiUrl", stac.http_api.api_endpoint, "The STAC API (IAM-authorized: sign with SigV4).")
-            self._output("StacLoaderDeadLetters", stac.queue.queue_url, "The loader's queue of scene events.")
+            self._output(
+                "StacLoaderDeadLetters",
+                stac.dead_letters.queue_url,
+                "Scene events the STAC loader could not sync after 5 receives (redrive them once the cause is fixed).",
+            )
 
     def _output(self, construct_id: str, value: str, description: str) -> None:
         CfnOutput(self, construct_id, value=value, description=description)

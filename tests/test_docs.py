@@ -119,7 +119,7 @@ def test_no_tracker_references_where_a_reader_looks(path: Path) -> None:
     assert not found, f"{path.relative_to(ROOT)} cites the tracker ({found}): say what the change did instead"
 
 
-COMMANDS = ("demo", "backfill", "restore", "failed", "catalog", "choose-settings", "costs")
+COMMANDS = ("demo", "backfill", "restore", "status", "failed", "catalog", "choose-settings", "costs")
 
 
 @pytest.mark.parametrize("command", [(), *((name,) for name in COMMANDS)], ids=lambda c: " ".join(c) or "top")

@@ -63,6 +63,12 @@ def in_image(image: str, code: str, user: str = "993:990") -> str:
     return docker(*args, image, "-c", code).stdout
 
 
+def output_versions(buckets) -> list[tuple[str, str]]:
+    """Every version in the output bucket, as (key, version id)."""
+    listed = buckets.client.list_object_versions(Bucket=buckets.output).get("Versions", [])
+    return sorted((version["Key"], version["VersionId"]) for version in listed)
+
+
 def test_the_image_archives_real_scenes_through_its_own_lambda_entry_point(function_image, buckets, s3_endpoint):
     settings = PipelineSettings()
     for key, sample in SCENES.items():
@@ -86,6 +92,7 @@ def test_the_image_archives_real_scenes_through_its_own_lambda_entry_point(funct
         ) as container:
             cold_start = api.wait_until_ready(timeout=120) - (started - api.started_at)
             first = api.invoke(event, timeout=600)
+            written_first = output_versions(buckets)
             duplicate = api.invoke(event, timeout=600)
         logs = logs_of[container]
 
@@ -107,9 +114,11 @@ def test_the_image_archives_real_scenes_through_its_own_lambda_entry_point(funct
         assert cog.get("StorageClass", "STANDARD") == "STANDARD"
         assert cog["Metadata"]["source-sha256"] == sha256_b64(original)
         assert cog["ContentLength"] < len(original)
-    versions = [version["Key"] for version in buckets.client.list_object_versions(Bucket=buckets.output)["Versions"]]
-    assert len(versions) == len(set(versions)), "the duplicate delivery wrote nothing (one version per object)"
-    assert len(versions) >= 2 * len(SCENES), "a COG and an archived original per scene, at least"
+    versions = output_versions(buckets)
+    assert versions == written_first, "the duplicate delivery wrote nothing"
+    keys = [key for key, _ in versions if not key.startswith("catalog/")]  # the Collection grows in place
+    assert len(keys) == len(set(keys)), "one version per COG, Item, thumbnail and archived original"
+    assert len(keys) >= 2 * len(SCENES), "a COG and an archived original per scene, at least"
     assert re.search(r'"message":\s*"Object archived"', logs), "the function's JSON logs reach stdout"
 
     summary(

@@ -19,8 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from pypgstac.db import PgstacDB
-from pypgstac.migrate import Migrate
 
 POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
 POSTGIS_CONTROL = Path("/usr/share/postgresql/15/extension/postgis.control")
@@ -98,6 +96,9 @@ def pgstac_server() -> Iterator[PgstacServer]:
 
 def _migrate(dsn: str) -> None:
     """pgSTAC's schema, as `pypgstac migrate` installs it."""
+    from pypgstac.db import PgstacDB  # noqa: PLC0415 - a plugin of every test run, also where pgSTAC's client isn't
+    from pypgstac.migrate import Migrate  # noqa: PLC0415
+
     with PgstacDB(dsn=dsn) as db:
         Migrate(db).run_migration()
 
@@ -105,6 +106,8 @@ def _migrate(dsn: str) -> None:
 @pytest.fixture
 def pgstac_dsn(pgstac_server: PgstacServer) -> str:
     """The session's database, emptied of Items and Collections before each test."""
+    from pypgstac.db import PgstacDB  # noqa: PLC0415
+
     with PgstacDB(dsn=pgstac_server.dsn) as db:
         db.connect().execute("DELETE FROM items; DELETE FROM collections;")
     return pgstac_server.dsn

@@ -15,11 +15,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import pystac
-
 from imagery_archive.settings import SERVICE_NAME
 
 WHOLE_EARTH = [-180.0, -90.0, 180.0, 90.0]
+JSON_MEDIA_TYPE = "application/json"
+"""pystac's `MediaType.JSON`: the type of a link to a Catalog or Collection document."""
 EXTENT_FROM_ITEMS = "imagery_archive:extent_from_items"
 """False until an Item with a footprint is added: until then the bbox is the whole Earth (STAC needs one)."""
 COLLECTION_DESCRIPTION = (
@@ -30,6 +30,8 @@ COLLECTION_DESCRIPTION = (
 
 def new_collection(collection_id: str, href: str, root_href: str) -> dict[str, Any]:
     """An empty Collection at `href` (no Item yet): `grown` gives it its first extent."""
+    import pystac  # noqa: PLC0415 - once per Collection, never at a cold start (see pipeline.describe_scene_lazily)
+
     no_time_yet: list[list[datetime | None]] = [[None, None]]
     collection = pystac.Collection(
         id=collection_id,
@@ -46,6 +48,8 @@ def new_collection(collection_id: str, href: str, root_href: str) -> dict[str, A
 
 def new_root_catalog(href: str, description: str) -> dict[str, Any]:
     """The root Catalog at `href`, with no child yet."""
+    import pystac  # noqa: PLC0415 - once per bucket, never at a cold start
+
     catalog = pystac.Catalog(id=f"{SERVICE_NAME}-catalog", description=description)
     catalog.add_link(pystac.Link(pystac.RelType.SELF, href, pystac.MediaType.JSON))
     catalog.add_link(pystac.Link(pystac.RelType.ROOT, href, pystac.MediaType.JSON))
@@ -56,7 +60,7 @@ def with_child(catalog: dict[str, Any], child_href: str, title: str) -> dict[str
     """`catalog` with a `child` link to `child_href`; None if it has one already."""
     if any(link["rel"] == "child" and link["href"] == child_href for link in catalog["links"]):
         return None
-    child = {"rel": "child", "href": child_href, "type": pystac.MediaType.JSON, "title": title}
+    child = {"rel": "child", "href": child_href, "type": JSON_MEDIA_TYPE, "title": title}
     return {**catalog, "links": [*catalog["links"], child]}
 
 
