@@ -35,13 +35,13 @@ from tqdm import tqdm
 
 from imagery_archive.archiving.outcomes import ObjectResult, Outcome
 from imagery_archive.errors import SettingsError
-from imagery_archive.s3.keys import Destinations, ObjectLocation, is_imagery_key
+from imagery_archive.s3.keys import Destinations, ObjectLocation
 from imagery_archive.s3.storage import ImageryStore
 from imagery_archive.settings import SERVICE_NAME, FunctionSettings
 from imagery_archive_cli.console import Parser, fail, size
 from imagery_archive_cli.local.function import LocalFunction
 from imagery_archive_cli.operations import batch_backfill
-from imagery_archive_cli.operations.failed import clear_failure_mark, failed_originals
+from imagery_archive_cli.operations.failed import clear_failure_mark, failed_originals, imagery_objects
 
 NEEDS_ATTENTION = (Outcome.FAILED, Outcome.RETRY, Outcome.SOURCE_CHANGED, Outcome.NEEDS_ATTENTION)
 """Outcomes listed with their reasons after the summary: each object is still in the input bucket."""
@@ -96,12 +96,7 @@ _LABELS = {
 
 def candidates(client: Any, bucket: str, prefix: str, destinations: Destinations | None = None) -> Iterator[Candidate]:
     """Objects under `prefix` with an imagery suffix, page by page, except the pipeline's own."""
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for item in page.get("Contents", []):
-            key = item["Key"]
-            ours = destinations is not None and destinations.is_pipeline_output(ObjectLocation(bucket, key))
-            if is_imagery_key(key) and not ours:
-                yield Candidate(key, item["Size"])
+    return (Candidate(key, size) for key, size in imagery_objects(client, bucket, prefix, destinations))
 
 
 class StopRequest:
@@ -229,7 +224,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def retry_candidates(client: Any, args: argparse.Namespace, destinations: Destinations) -> list[Candidate]:
     """The originals tagged failed under `--prefix`, listed with their reasons; their tags cleared unless a dry run."""
-    listed = [(c.key, c.size) for c in candidates(client, args.input_bucket, args.prefix, destinations)]
+    listed = imagery_objects(client, args.input_bucket, args.prefix, destinations)
     found = failed_originals(client, args.input_bucket, listed)
     print(f"{len(found)} originals tagged failed under s3://{args.input_bucket}/{args.prefix}:")
     for original in found:

@@ -18,7 +18,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from imagery_archive.s3.keys import is_imagery_key
+from imagery_archive.s3.keys import Destinations, ObjectLocation, is_imagery_key
 from imagery_archive.s3.storage import FAILURE_TAG, REASON_TAG
 from imagery_archive_cli.console import Parser, fail, size, table
 
@@ -53,12 +53,17 @@ def clear_failure_mark(client: Any, bucket: str, key: str) -> None:
         client.delete_object_tagging(Bucket=bucket, Key=key)
 
 
-def imagery_objects(client: Any, bucket: str, prefix: str) -> Iterator[tuple[str, int]]:
-    """(key, size) of every object under `prefix` that the function would take as an image."""
+def imagery_objects(
+    client: Any, bucket: str, prefix: str, destinations: Destinations | None = None
+) -> Iterator[tuple[str, int]]:
+    """(key, size) of every object under `prefix` that the function would take as an image, page by page, except
+    the pipeline's own results where `destinations` says where they go (a bucket that is input and output)."""
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for listed in page.get("Contents", []):
-            if is_imagery_key(listed["Key"]):
-                yield listed["Key"], int(listed["Size"])
+            key = listed["Key"]
+            ours = destinations is not None and destinations.is_pipeline_output(ObjectLocation(bucket, key))
+            if is_imagery_key(key) and not ours:
+                yield key, int(listed["Size"])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
