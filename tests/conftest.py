@@ -15,21 +15,11 @@ import numpy as np
 import pytest
 from osgeo import gdal, gdal_array
 
-from imagery_archive.imaging.compress import compress, configure_gdal
+from imagery_archive.imaging.compress import compress, configure_gdal, gdal_configuration_restored
 from imagery_archive.imaging.profiles import CompressionProfile
 from imagery_archive.imaging.results import CompressionResult
 
 gdal.UseExceptions()
-
-
-@pytest.fixture(autouse=True)
-def gdal_scratch_folder_that_exists() -> None:
-    """Before each test, forget a GDAL CPL_TMPDIR whose folder is gone. GDAL's configuration is process-wide:
-    a pipeline built by an earlier test or fixture (the demo's, a local backfill's) points it at a scratch folder
-    deleted since, and GDAL would fail to write its temporary overview files in every later test."""
-    scratch = gdal.GetConfigOption("CPL_TMPDIR")
-    if scratch is not None and not Path(scratch).is_dir():
-        gdal.SetConfigOption("CPL_TMPDIR", None)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -71,9 +61,6 @@ def crop(source: Path, destination: Path, x: int, y: int, width: int, height: in
     return destination
 
 
-GDAL_SETTINGS = ("GDAL_NUM_THREADS", "CPL_TMPDIR", "GDAL_DISABLE_READDIR_ON_OPEN", "GDAL_PAM_ENABLED")
-
-
 @pytest.fixture
 def production_gdal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """GDAL configured as the Lambda handler configures it (`configure_gdal`), then put back.
@@ -81,15 +68,9 @@ def production_gdal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     GDAL's configuration is process-wide: this also shields imagery tests from whatever other tests
     left behind (a CPL_TMPDIR that no longer exists makes every COG with overviews fail).
     """
-    saved = {name: gdal.GetConfigOption(name) for name in GDAL_SETTINGS}
-    saved_cache = gdal.GetCacheMax()
-    configure_gdal(cache_mb=256, tmp_dir=str(tmp_path_factory.getbasetemp()))
-    try:
+    with gdal_configuration_restored():
+        configure_gdal(cache_mb=256, tmp_dir=str(tmp_path_factory.getbasetemp()))
         yield
-    finally:
-        for name, value in saved.items():
-            gdal.SetConfigOption(name, value)
-        gdal.SetCacheMax(saved_cache)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from typing import Any, TextIO
 from imagery_archive.archiving.outcomes import ObjectResult
 from imagery_archive.entrypoints.large_scene_routing import LargeSceneJobs
 from imagery_archive.entrypoints.pipeline import LambdaHandler, Pipeline, RetryableError, lambda_handler
+from imagery_archive.imaging.compress import gdal_configuration_restored
 from imagery_archive_cli.local.events import event_for_objects
 from imagery_archive_cli.local.s3_calls import CallTrail, S3Call
 
@@ -79,6 +80,8 @@ class LocalFunction:
         self._cleanup = contextlib.ExitStack()
 
     def __enter__(self) -> LocalFunction:
+        # GDAL reads an option from the environment when it isn't set: saved before the environment changes.
+        self._cleanup.enter_context(gdal_configuration_restored())  # the pipeline configures GDAL for its scratch
         self._saved_env = {name: os.environ.get(name) for name in self.env}
         os.environ.update(self.env)
         self._cleanup.callback(self._restore_env)

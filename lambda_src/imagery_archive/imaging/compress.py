@@ -46,6 +46,10 @@ class InvalidCogError(ImageryArchiveError):
     """GDAL wrote a file that is not a valid COG: a fault of ours, not of the input."""
 
 
+CONFIGURED_OPTIONS = ("GDAL_NUM_THREADS", "CPL_TMPDIR", "GDAL_DISABLE_READDIR_ON_OPEN", "GDAL_PAM_ENABLED")
+"""The process-wide GDAL options `configure_gdal` sets (with the block cache)."""
+
+
 def configure_gdal(cache_mb: int, tmp_dir: str) -> None:
     """Process-wide GDAL settings for a machine the function has to itself."""
     gdal.SetCacheMax(cache_mb * 1024 * 1024)
@@ -54,6 +58,20 @@ def configure_gdal(cache_mb: int, tmp_dir: str) -> None:
     # Originals arrive alone: no sidecar files to look for, and none (.aux.xml) to leave behind.
     gdal.SetConfigOption("GDAL_DISABLE_READDIR_ON_OPEN", "EMPTY_DIR")
     gdal.SetConfigOption("GDAL_PAM_ENABLED", "NO")
+
+
+@contextmanager
+def gdal_configuration_restored() -> Iterator[None]:
+    """Put back, when the block ends, what `configure_gdal` changes: for a pipeline that is a guest in a longer
+    process (the demo's and a local backfill's function, the tests), whose scratch folder is deleted after it."""
+    saved = {name: gdal.GetConfigOption(name) for name in CONFIGURED_OPTIONS}
+    saved_cache = gdal.GetCacheMax()
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            gdal.SetConfigOption(name, value)
+        gdal.SetCacheMax(saved_cache)
 
 
 def read_properties(dataset: gdal.Dataset) -> ImageProperties:
