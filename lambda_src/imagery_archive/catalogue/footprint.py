@@ -200,8 +200,17 @@ def _split_at_antimeridian(ring: list[tuple[float, float]]) -> list[shapely.Poly
             ring = ring[::-1]
     elif _signed_area(_unwrapped(ring)) < 0:
         ring = ring[::-1]
-    fixed = antimeridian.fix_polygon(shapely.Polygon(ring), fix_winding=False)
+    if not turns and not _jumps_across_antimeridian(ring):
+        fixed: BaseGeometry = shapely.Polygon(ring)  # nothing to split: most scenes
+    else:
+        fixed = antimeridian.fix_polygon(shapely.Polygon(ring), fix_winding=False)
     return [part for part in _polygons_in(fixed) if part.area > 0]
+
+
+def _jumps_across_antimeridian(ring: list[tuple[float, float]]) -> bool:
+    """True if a step of the closed ring jumps more than 180° in longitude: it crosses 180°, as the
+    `antimeridian` package judges a crossing."""
+    return any(abs(lon1 - lon0) > 180 for (lon0, _), (lon1, _) in itertools.pairwise([*ring, ring[0]]))
 
 
 def _unwrapped(ring: list[tuple[float, float]]) -> list[tuple[float, float]]:
