@@ -260,20 +260,23 @@ def test_a_run_whose_cog_was_replaced_meanwhile_writes_no_item_and_deletes_nothi
 
     source = upload(buckets, "d/x.tif", "shade.tif")
 
-    def a_newer_run_publishes_while_we_describe(cog, facts, scratch):
-        files = describe_scene(cog, facts, scratch)
-        meta = {"source-bucket": buckets.input, "source-key": "d/x.tif", "source-etag": "newer"}
-        buckets.client.put_object(Bucket=buckets.output, Key="output/d/x.tif", Body=b"II*\x00newer", Metadata=meta)
-        return files
+    class NewerRunPublishesRightAfterUs(ImageryStore):
+        """The real store; a newer upload's run replaces our COG the moment it lands, before its Item is written."""
+
+        def upload(self, path, location, metadata, content_type, condition):
+            super().upload(path, location, metadata, content_type, condition)
+            if location.key == "output/d/x.tif":
+                newer = {"source-bucket": buckets.input, "source-key": "d/x.tif", "source-etag": "newer"}
+                self.client.put_object(Bucket=location.bucket, Key=location.key, Body=b"II*\x00newer", Metadata=newer)
 
     with pytest.raises(SourceChangedError, match=r"output/d/x\.tif"):
         archive_object(
             source,
-            ImageryStore(buckets.client),
+            NewerRunPublishesRightAfterUs(buckets.client),
             Destinations(buckets.output),
             COMPRESS,
             str(tmp_path),
-            describe_scene=a_newer_run_publishes_while_we_describe,
+            describe_scene=describe_scene,
         )
     assert buckets.keys(buckets.input) == ["d/x.tif"], "not deleted: its catalogue entry was not written"
     assert "output/d/x.json" not in buckets.keys(buckets.output), "the newer COG's Item is left to its own run"

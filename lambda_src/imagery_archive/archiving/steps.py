@@ -2,8 +2,10 @@
 
 The order is the safety argument. The original is deleted last, only after its archived copy has
 been verified, and only if it is still the version that was archived. Every step first looks at
-what is already there, so a duplicate delivery of a finished object is a no-op and a delivery of a
-half-finished one completes it; every write is conditional on what that look found, so a run that
+what is already there (the Item and thumbnail, whose keys are new for a new scene, are first written
+only if still absent, and looked at only if not), so a duplicate delivery of a finished object is a
+no-op and a delivery of a half-finished one completes it; every write is conditional on what that look
+found, so a run that
 loses a race to another (a COG, Item, thumbnail or archived copy written meanwhile) looks again and
 places, reuses or stops, instead of replacing it. Keys S3 can't store are refused before any work.
 
@@ -20,6 +22,7 @@ import os
 import shutil
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -33,8 +36,8 @@ from imagery_archive.archiving.scratch import (
     scratch_files,
     scratch_needed,
 )
-from imagery_archive.catalogue.publishing import publish_scene
-from imagery_archive.catalogue.scene_facts import DescribeScene
+from imagery_archive.catalogue.publishing import publish_reused_scene, publish_scene, scene_files
+from imagery_archive.catalogue.scene_facts import DescribeScene, SceneFiles
 from imagery_archive.errors import (
     DestinationKeyTooLongError,
     EmptyObjectError,
@@ -111,17 +114,12 @@ def archive_object(
     fits = scratch_needed(original.size) <= free_bytes(work_dir)
     report.read = choose_read(source, reading, s3_proof is not None, fits_in_scratch=fits)
     downloaded = report.read.mode is ReadMode.DOWNLOAD
+    steps = _Steps(source, original, store, destinations, report, describe_scene)
     with scratch_files(source, original.size, work_dir, input_in_scratch=downloaded) as scratch:
         if downloaded:
             with report.phase("download"):
                 store.download(source, original, scratch.original)
-        proof = _publish_and_archive(source, original, scratch, store, destinations, compress_image, report, s3_proof)
-        with report.phase("verify"):
-            store.verify_archive(report.archived_copy, proof, destinations.storage_class)
-        report.proof = proof.label
-        if describe_scene is not None:
-            with report.phase("catalog"):
-                _describe(source, original, proof, scratch, store, destinations, describe_scene, report)
+        steps.publish_and_archive(scratch, compress_image, s3_proof)
     with report.phase("delete"):
         store.delete(source, original)
     return report
@@ -140,87 +138,156 @@ def _check_key_lengths(source: ObjectLocation, destinations: Destinations) -> No
         )
 
 
-def _describe(
-    source: ObjectLocation,
-    original: StoredObject,
-    proof: ArchiveProof,
-    scratch: ScratchFiles,
-    store: ImageryStore,
-    destinations: Destinations,
-    describe_scene: DescribeScene,
-    report: JobReport,
-) -> None:
-    """Write the COG's STAC Item and thumbnail: from the COG just made, or from the one published earlier;
-    none for a superseded version (the newer upload's COG keeps its own)."""
-    if report.superseded:
-        return
-    if report.compression is None or report.read is None:
-        publish_scene(
-            report.output,
-            report.archived_copy,
-            original,
-            None,
-            None,
-            scratch.cog.parent,
-            store,
-            destinations,
-            describe_scene,
+@dataclass(frozen=True)
+class _Steps:
+    """The steps of one object after its inspection, and how they overlap."""
+
+    source: ObjectLocation
+    original: StoredObject
+    store: ImageryStore
+    destinations: Destinations
+    report: JobReport
+    describe_scene: DescribeScene | None
+
+    def publish_and_archive(
+        self, scratch: ScratchFiles, compress_image: CompressImage, s3_proof: ArchiveProof | None
+    ) -> None:
+        """Compress and upload the COG, copy the original to the archive and verify the copy, then write the
+        scene's Item and thumbnail (with `describe_scene`); the delete may follow.
+
+        What overlaps: a downloaded original without an S3 checksum is hashed while it is compressed; S3
+        copies it to the archive, and the copy is verified, while the COG is written, checked and uploaded,
+        but only once the image proved sound (a bad upload is never archived); the Item and thumbnail are
+        built while the COG uploads. They are written only after the archived copy is verified: an Item
+        states where the original is archived, so it must be true when written.
+        """
+        source, store, report = self.source, self.store, self.report
+        with ThreadPoolExecutor(4) as helpers:
+            proof: Future[ArchiveProof] = Future()
+            if s3_proof is not None:
+                proof.set_result(s3_proof)
+            else:
+                proof = helpers.submit(lambda: DownloadedBytesProof(store.checksums_of(scratch.original)))
+            archive_at = helpers.submit(lambda: archive_location(source, proof.result(), store, self.destinations))
+            archived: list[Future[None]] = []
+
+            def start_archive() -> None:
+                if not archived:
+                    archived.append(helpers.submit(self.archive_original, proof, archive_at))
+
+            compressed, placed = _compress_unless_published(
+                source, self.original, scratch, store, self.destinations, report, compress_image, start_archive
+            )
+            start_archive()
+            report.archived_copy = archive_at.result()[0]
+            described: Future[_Described] | None = None
+            if compressed is not None:
+                described = self._describe(helpers, proof.result(), compressed)
+                _upload(source, self.original, compressed, proof.result(), store, self.destinations, report, placed)
+            archived[0].result()
+        report.proof = proof.result().label
+        self._publish_scene(scratch, compressed, described, proof.result())
+
+    def archive_original(
+        self, proof: Future[ArchiveProof], archive_at: Future[tuple[ObjectLocation, StoredObject | None]]
+    ) -> None:
+        """Copy the original into the archive class, unless a verified copy is already there, then verify the
+        copy; never over a different original in a bucket that keeps no versions.
+
+        The copy is conditional on what was found at the key (first by `archive_location`'s look, then by a
+        look of its own): only if absent, or only over that object. When another delivery's copy lands first,
+        the next look finds it verified and reuses it, so two deliveries of one upload leave one archived version.
+        """
+        (target, there), expected = archive_at.result(), proof.result()
+        store, storage_class = self.store, self.destinations.storage_class
+        with self.report.phase("archive"):
+            for attempt in range(1, CONDITIONAL_WRITE_ATTEMPTS + 1):
+                if attempt > 1:
+                    there = store.head(target)
+                if not expected.problems(there, storage_class):
+                    break
+                if not store.keeps_versions(target.bucket):
+                    refuse_to_overwrite(target, there, expected)
+                try:
+                    store.copy_to_archive(
+                        self.source,
+                        target,
+                        storage_class,
+                        self.original,
+                        expected.copy_algorithm,
+                        WriteCondition.over(there),
+                    )
+                    break
+                except WriteConflictError:
+                    if attempt == CONDITIONAL_WRITE_ATTEMPTS:
+                        raise
+        with self.report.phase("verify"):
+            store.verify_archive(target, expected, storage_class)
+
+    def _describe(
+        self, helpers: ThreadPoolExecutor, proof: ArchiveProof, compressed: Path
+    ) -> Future[_Described] | None:
+        """The Item and thumbnail of the COG just made, for where it goes now, built in `helpers`; None
+        without `describe_scene` or for a superseded version (the newer upload's COG keeps its own)."""
+        report, describe = self.report, self.describe_scene
+        if describe is None or report.superseded:
+            return None
+        assert report.compression is not None  # the COG was just compressed
+        assert report.read is not None
+        metadata = output_metadata(
+            self.source, self.original, proof, report.read, report.compression, report.archived_copy
         )
-        return
-    fresh = output_metadata(source, original, proof, report.read, report.compression, report.archived_copy)
-    publish_scene(
-        report.output,
-        report.archived_copy,
-        original,
-        scratch.cog,
-        fresh,
-        scratch.cog.parent,
-        store,
-        destinations,
-        describe_scene,
-    )
+        output, archived_copy = report.output, report.archived_copy
 
-
-def _publish_and_archive(
-    source: ObjectLocation,
-    original: StoredObject,
-    scratch: ScratchFiles,
-    store: ImageryStore,
-    destinations: Destinations,
-    compress_image: CompressImage,
-    report: JobReport,
-    s3_proof: ArchiveProof | None,
-) -> ArchiveProof:
-    """Compress and upload the COG, and copy the original to the archive; what proves the copy.
-
-    A downloaded original without an S3 checksum is hashed while it is compressed, and S3 copies it
-    to the archive while the COG is checked, measured and uploaded, but only once the image proved
-    sound: a bad upload is never archived.
-    """
-    with ThreadPoolExecutor(3) as helpers:
-        proof: Future[ArchiveProof] = Future()
-        if s3_proof is not None:
-            proof.set_result(s3_proof)
-        else:
-            proof = helpers.submit(lambda: DownloadedBytesProof(store.checksums_of(scratch.original)))
-        archive_at = helpers.submit(lambda: archive_location(source, proof.result(), store, destinations))
-        archived: list[Future[None]] = []
-
-        def start_archive() -> None:
-            if not archived:
-                archived.append(
-                    helpers.submit(_archive_original, source, original, proof, archive_at, store, destinations, report)
+        def describe_fresh() -> _Described:
+            with report.phase("describe"):
+                files = scene_files(
+                    output, archived_copy, self.original, compressed, metadata, self.destinations, describe
                 )
+            return _Described(output, files)
 
-        compressed, placed = _compress_unless_published(
-            source, original, scratch, store, destinations, report, compress_image, start_archive
-        )
-        start_archive()
-        report.archived_copy = archive_at.result()
-        if compressed is not None:
-            _upload(source, original, compressed, proof.result(), store, destinations, report, placed)
-        archived[0].result()
-    return proof.result()
+        return helpers.submit(describe_fresh)
+
+    def _publish_scene(
+        self,
+        scratch: ScratchFiles,
+        compressed: Path | None,
+        described: Future[_Described] | None,
+        proof: ArchiveProof,
+    ) -> None:
+        """Write the Item and thumbnail built while the COG uploaded, or, for a COG published by an earlier
+        delivery, the ones it still lacks. A COG that had to move to another key as it uploaded (another
+        writer took the first) is described again for where it went."""
+        report, describe = self.report, self.describe_scene
+        if describe is None or report.superseded:
+            return
+        with report.phase("catalog"):
+            if compressed is None or described is None:
+                publish_reused_scene(
+                    report.output,
+                    report.archived_copy,
+                    self.original,
+                    scratch.cog.parent,
+                    self.store,
+                    self.destinations,
+                    describe,
+                )
+                return
+            scene = described.result()
+            if scene.output != report.output:
+                with ThreadPoolExecutor(1) as helper:
+                    again = self._describe(helper, proof, compressed)
+                    assert again is not None
+                    scene = again.result()
+            publish_scene(report.output, self.original, scene.files, self.store, self.destinations)
+
+
+@dataclass(frozen=True)
+class _Described:
+    """A scene's Item and thumbnail, and the COG location they were built for."""
+
+    output: ObjectLocation
+    files: SceneFiles
 
 
 def _compress_unless_published(
@@ -362,38 +429,3 @@ def _check_still_current(source: ObjectLocation, original: StoredObject, store: 
     current = store.head(ObjectLocation(source.bucket, source.key))
     if current is None or current.etag != original.etag:
         raise SourceChangedError(f"{source} was replaced or deleted while its COG was published; not published")
-
-
-def _archive_original(
-    source: ObjectLocation,
-    original: StoredObject,
-    proof: Future[ArchiveProof],
-    archive_at: Future[ObjectLocation],
-    store: ImageryStore,
-    destinations: Destinations,
-    report: JobReport,
-) -> None:
-    """Copy the original into the archive class, unless a verified copy is already there; never over a
-    different original in a bucket that keeps no versions.
-
-    The copy is conditional on what was found at the key: only if absent, or only over that object.
-    When another delivery's copy lands first, the next look finds it verified and reuses it, so two
-    deliveries of one upload leave one archived version.
-    """
-    target, expected = archive_at.result(), proof.result()
-    with report.phase("archive"):
-        for attempt in range(1, CONDITIONAL_WRITE_ATTEMPTS + 1):
-            there = store.head(target)
-            if not expected.problems(there, destinations.storage_class):
-                return
-            if not store.keeps_versions(target.bucket):
-                refuse_to_overwrite(target, there, expected)
-            condition = WriteCondition.over(there)
-            try:
-                store.copy_to_archive(
-                    source, target, destinations.storage_class, original, expected.copy_algorithm, condition
-                )
-                return
-            except WriteConflictError:
-                if attempt == CONDITIONAL_WRITE_ATTEMPTS:
-                    raise

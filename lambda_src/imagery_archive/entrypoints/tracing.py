@@ -1,13 +1,14 @@
 """X-Ray traces of the function: one span per object, annotated with its bucket, key and outcome, and inside it
-one span per step (inspect, read, compress, upload, archive, verify, catalogue, delete), so one slow object can
-be followed through S3, GDAL and the archive copy. Powertools patches botocore, so every S3, SQS and Batch call
-is a span of its own, under the step that made it.
+one span per step (inspect, read, compress, upload, archive, verify, describe, catalogue, delete), so one slow
+object can be followed through S3, GDAL and the archive copy. Powertools patches botocore, so every S3, SQS and
+Batch call is a span of its own, under the step that made it.
 
 Tracing is on only in Lambda with active tracing: Powertools' Tracer turns itself off outside Lambda (tests,
 the demo, the backfill) and with `POWERTOOLS_TRACE_DISABLED=true` (the large-scene job: Fargate has no X-Ray
 daemon). Off, every span here is a no-op.
 
-The archive copy runs in a helper thread while the COG uploads. X-Ray keeps the current span per thread, so a
+The archive copy and its verification run in a helper thread while the COG is made and uploads, and the Item
+and thumbnail are built (describe) in another while it uploads. X-Ray keeps the current span per thread, so a
 step opened in another thread is first attached to its object's span there.
 """
 
@@ -26,7 +27,7 @@ from imagery_archive.s3.keys import ObjectLocation
 OBJECT_SPAN = "object"
 STEP_NAMES = {"download": "read", "catalog": "catalogue"}
 """Span names for the job's phases where they differ: the download is reading the original (a streamed read
-happens inside 'compress'), and 'catalog' writes the STAC Item and thumbnail."""
+happens inside 'compress'), and 'catalog' writes the STAC Item and thumbnail ('describe' builds them)."""
 
 
 class ObjectSpan:

@@ -30,12 +30,15 @@ def is_cog_of(metadata: Mapping[str, str], source: ObjectLocation) -> bool:
 def output_location(
     source: ObjectLocation, store: ImageryStore, destinations: Destinations
 ) -> tuple[ObjectLocation, StoredObject | None]:
-    """Where `source`'s COG goes, and the COG of it already there (from an earlier delivery), if any."""
+    """Where `source`'s COG goes, and the COG of it already there (from an earlier delivery), if any.
+
+    Both keys are looked at, at once: a COG placed at the alternate key by an earlier delivery is found even
+    when the usual key is free again.
+    """
     usual, alternate = destinations.output(source.key), destinations.alternate_output(source.key)
-    at_usual = store.head(usual)
+    at_usual, at_alternate = store.head_each([usual, alternate]) if alternate != usual else [store.head(usual)] * 2
     if at_usual is not None and is_cog_of(at_usual.metadata, source):
         return usual, at_usual
-    at_alternate = store.head(alternate) if alternate != usual else at_usual
     if at_alternate is not None and is_cog_of(at_alternate.metadata, source):
         return alternate, at_alternate
     if at_usual is None:
@@ -55,13 +58,15 @@ def _maker(cog: StoredObject) -> str:
 
 def archive_location(
     source: ObjectLocation, expected: ArchiveProof, store: ImageryStore, destinations: Destinations
-) -> ObjectLocation:
-    """Where the original `expected` proves is archived; see the module docstring."""
+) -> tuple[ObjectLocation, StoredObject | None]:
+    """Where the original `expected` proves is archived (see the module docstring), and what was there when looked:
+    the archive copy's first attempt is conditional on it, without looking again."""
     usual = destinations.archive(source.key)
     there = store.head(usual)
     if there is None or expected.same_content(there) or store.keeps_versions(usual.bucket):
-        return usual
-    return destinations.content_archive(source.key, expected.digest.hex(), expected.digest_name)
+        return usual, there
+    alternate = destinations.content_archive(source.key, expected.digest.hex(), expected.digest_name)
+    return alternate, store.head(alternate)
 
 
 def refuse_to_overwrite(target: ObjectLocation, there: StoredObject | None, expected: ArchiveProof) -> None:

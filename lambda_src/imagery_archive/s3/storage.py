@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -206,6 +206,11 @@ class ImageryStore:
             headers={name: response[name] for name in COPIED_HEADERS if response.get(name) is not None},
             last_modified=response.get("LastModified"),
         )
+
+    def head_each(self, locations: Sequence[ObjectLocation]) -> list[StoredObject | None]:
+        """`head` of every location, the requests in flight at once: a look at several keys costs one round trip."""
+        with ThreadPoolExecutor(len(locations)) as pool:
+            return list(pool.map(self.head, locations))
 
     def download(self, location: ObjectLocation, original: StoredObject, path: Path) -> None:
         """Fetch exactly `original` (its ETag and version) to `path` with concurrent ranged GETs.
