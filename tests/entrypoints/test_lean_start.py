@@ -73,7 +73,7 @@ def test_the_function_sizes_the_block_cache_by_read_mode(monkeypatch, tmp_path, 
     function = cold_start(
         monkeypatch, OUTPUT_BUCKET="b", CPL_TMPDIR=str(tmp_path), GDAL_CACHEMAX="96", GDAL_CACHEMAX_STREAMED="40"
     )
-    compress_image = function.pipeline.compressor(CompressionProfile())
+    compress_image = function.pipeline.compressor(CompressionProfile)
     seen: list[int] = []
 
     def record() -> None:

@@ -25,7 +25,7 @@ from tests.support.function import cold_start, outcomes
 from tests.support.paths import SAMPLES
 
 TRACE_HEADER = "Root=1-6753a1b2-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1"
-STEPS = {"inspect", "read", "compress", "upload", "archive", "verify", "describe", "catalogue", "delete"}
+STEPS = {"tags", "inspect", "read", "compress", "upload", "archive", "verify", "describe", "catalogue", "delete"}
 RUN_HANDLER = """
 import json, sys
 from imagery_archive.entrypoints.pipeline import Pipeline, lambda_handler

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -195,18 +196,20 @@ class Pipeline:
             self.logger.info("Skipped: not an image upload", extra={"object": str(source)})
             return self.counted(ObjectResult(source, Outcome.SKIPPED))
         try:
-            compress_image = self.compressor(self.profile_for(source))
-            settings = self.settings
-            report = archive_object(
-                source,
-                self.store,
-                settings.destinations,
-                compress_image,
-                settings.work_dir,
-                describe_scene_lazily,
-                self.reading,
-                spans,
-            )
+            # The uploader's tags are read while the job inspects the object: one round trip, not two.
+            with ThreadPoolExecutor(1, thread_name_prefix="tags") as look:
+                profile = look.submit(self.traced_profile_for, source, spans)
+                settings = self.settings
+                report = archive_object(
+                    source,
+                    self.store,
+                    settings.destinations,
+                    self.compressor(profile.result),
+                    settings.work_dir,
+                    describe_scene_lazily,
+                    self.reading,
+                    spans,
+                )
         except PermanentError as error:
             self.logger.error("Left in place: can't be compressed", extra={"object": str(source), "reason": str(error)})
             return self.counted(self.mark_failed(source, error))
@@ -223,8 +226,9 @@ class Pipeline:
         self.record_report(report)
         return self.counted(ObjectResult(source, report.outcome, report=report))
 
-    def compressor(self, profile: CompressionProfile) -> CompressImage:
-        """`compress` with `profile`, and GDAL's block cache sized for how the original is read.
+    def compressor(self, profile: Callable[[], CompressionProfile]) -> CompressImage:
+        """`compress` with the profile `profile()` gives when the image is compressed, and GDAL's block cache
+        sized for how the original is read.
 
         The job passes `read_options` exactly when it streams the original (`archive_object`).
         """
@@ -237,9 +241,14 @@ class Pipeline:
             read_options: Mapping[str, str] | None = None,
         ) -> CompressionResult:
             cache_mb = settings.block_cache_mb(streamed=read_options is not None)
-            return compress(src, dst, profile, on_source_read, read_options, block_cache_mb=cache_mb)
+            return compress(src, dst, profile(), on_source_read, read_options, block_cache_mb=cache_mb)
 
         return compress_image
+
+    def traced_profile_for(self, source: ObjectLocation, spans: PhaseSpans) -> CompressionProfile:
+        """`profile_for`, as the object's step 'tags'."""
+        with spans("tags"):
+            return self.profile_for(source)
 
     def profile_for(self, source: ObjectLocation) -> CompressionProfile:
         """The function's profile, lossless if the operator listed the key's prefix or the uploader tagged it."""

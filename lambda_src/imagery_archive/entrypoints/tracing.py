@@ -1,5 +1,5 @@
 """X-Ray traces of the function: one span per object, annotated with its bucket, key and outcome, and inside it
-one span per step (inspect, read, compress, upload, archive, verify, describe, catalogue, delete), so one slow
+one span per step (tags, inspect, read, compress, upload, archive, verify, describe, catalogue, delete), so one slow
 object can be followed through S3, GDAL and the archive copy. Powertools patches botocore, so every S3, SQS and
 Batch call is a span of its own, under the step that made it.
 
@@ -8,8 +8,9 @@ the demo, the backfill) and with `POWERTOOLS_TRACE_DISABLED=true` (the large-sce
 daemon). Off, every span here is a no-op.
 
 The archive copy and its verification run in a helper thread while the COG is made and uploads, and the Item
-and thumbnail are built (describe) in another while it uploads. X-Ray keeps the current span per thread, so a
-step opened in another thread is first attached to its object's span there.
+and thumbnail are built (describe) in another while it uploads; the uploader's tags are read (tags) while the
+object is inspected. X-Ray keeps the current span per thread, so a step opened in another thread is first
+attached to its object's span there.
 """
 
 from __future__ import annotations
