@@ -21,7 +21,7 @@ from typing import Any
 
 import boto3
 
-from bench.contenders import REFERENCE_COG_OPTIONS
+from bench.contenders import ALL_THREADS_COG_OPTIONS, REFERENCE_COG_OPTIONS
 from bench.fidelity import has_mask, ssim_against_original
 from bench.measure import Measurement, MiB, run_measured, wait_until_quiet
 from bench.s3local import S3RVER_CREDENTIALS, Endpoint, moto_server, realistic_endpoint
@@ -48,7 +48,21 @@ DEFAULT_GDAL_CACHE_MB = LAMBDA_MEMORY_MB * 5 // 100
 """GDAL's default cache is 5% of RAM: what the other contenders would get in that Lambda (not 5% of this host)."""
 
 
-GDAL_TRANSLATE_OPTIONS = tuple(word for option in REFERENCE_COG_OPTIONS for word in ("-co", option))
+def creation_options(options: tuple[str, ...]) -> tuple[str, ...]:
+    """COG creation options as gdal_translate's arguments (`-co NAME=VALUE` each)."""
+    return tuple(word for option in options for word in ("-co", option))
+
+
+GDAL_TRANSLATE_OPTIONS = creation_options(REFERENCE_COG_OPTIONS)
+GDAL_TRANSLATE_ALL_THREADS_OPTIONS = creation_options(ALL_THREADS_COG_OPTIONS)
+
+
+CLI_CONTENDERS = {
+    "gdal_translate": ("gdal_translate", "-q", "-of", "COG", *GDAL_TRANSLATE_OPTIONS),
+    "gdal_translate_all_threads": ("gdal_translate", "-q", "-of", "COG", *GDAL_TRANSLATE_ALL_THREADS_OPTIONS),
+    "rio_cogeo": (str(VENV_BIN / "rio"), "cogeo", "create", "--quiet", "--cog-profile", "jpeg"),
+}
+"""The command-line contenders: each command is given the local scene and an output path, nothing else."""
 
 
 S3_CONTENDERS = (
@@ -65,6 +79,7 @@ S3_CONTENDERS = (
 
 ALL_CONTENDERS = (
     "gdal_translate",
+    "gdal_translate_all_threads",
     "reference",
     "ours",
     "rio_cogeo",
@@ -74,12 +89,14 @@ ALL_CONTENDERS = (
 )
 
 
-SCALING_CONTENDERS = ("gdal_translate", "reference", "ours", "rio_cogeo", "job")
+SCALING_CONTENDERS = ("gdal_translate", "gdal_translate_all_threads", "reference", "ours", "rio_cogeo", "job")
 
 
 DESCRIPTIONS = {
     "gdal_translate": f"`gdal_translate -of COG {' '.join(GDAL_TRANSLATE_OPTIONS)}` on the local file "
     "(compression alone)",
+    "gdal_translate_all_threads": f"`gdal_translate -of COG {' '.join(GDAL_TRANSLATE_ALL_THREADS_OPTIONS)}` on the "
+    "local file (compression alone, every CPU, AVERAGE overviews as ours)",
     "reference": "reference handler: download, gdal.Translate COG JPEG q75 on 1 thread, upload COG, re-upload "
     "original to GLACIER, delete",
     "ours": "our handler, end to end (default settings: JPEG q75, exact mask; SOURCE_READ=auto)",
@@ -140,14 +157,9 @@ def base_env(endpoint: str) -> dict[str, str]:
 
 def command_and_env(name: str, scene: Path, scratch: Path, spec: Path, session: Session) -> tuple[list[str], dict]:
     env = base_env(session.endpoint.url)
-    if name == "gdal_translate":
+    if name in CLI_CONTENDERS:
         env["GDAL_CACHEMAX"] = str(DEFAULT_GDAL_CACHE_MB)
-        command = ["gdal_translate", "-q", "-of", "COG", *GDAL_TRANSLATE_OPTIONS]
-        return [*command, str(scene), str(scratch / "out.tif")], env
-    if name == "rio_cogeo":
-        env["GDAL_CACHEMAX"] = str(DEFAULT_GDAL_CACHE_MB)
-        command = [str(VENV_BIN / "rio"), "cogeo", "create", "--quiet", "--cog-profile", "jpeg"]
-        return [*command, str(scene), str(scratch / "out.tif")], env
+        return [*CLI_CONTENDERS[name], str(scene), str(scratch / "out.tif")], env
     python = [sys.executable, "-m", "bench.contenders"]
     if name == "reference":
         env["GDAL_CACHEMAX"] = str(DEFAULT_GDAL_CACHE_MB)

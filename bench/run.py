@@ -2,7 +2,8 @@
 
 For each scene, the contenders run in rounds (A B C D, A B C D, ...), each in a fresh process, on the
 same input; the tables show medians over rounds and ratios to the reference design's compression
-step alone (`gdal_translate`) measured in the same session. Then the rate-distortion table on the
+step alone (`gdal_translate`) and to the same step on every CPU (`gdal_translate_all_threads`), both
+measured in the same session. Then the rate-distortion table on the
 bundled 8-bit imagery. Everything printed is also written to `bench_out/results.json` and, as
 Markdown, to `bench_out/report.md`.
 """
