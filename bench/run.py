@@ -51,12 +51,13 @@ def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "--scenes",
-        default="M,L",
-        help="scenes to run, of S (15 MB), M (310 MB), L (1.2 GB), and S or M as -striped, -nitf, -jp2 (M-nitf, ...)",
+        default="M190,M,L",
+        help="scenes to run, of S (15 MB), M190 (187 MB), M (310 MB), L (1.2 GB), and S or M as -striped, -nitf, "
+        "-jp2 (M-nitf, ...)",
     )
-    parser.add_argument("--rounds", default="S=1,M=3,L=1", help="rounds per scene, e.g. M=3,L=1")
+    parser.add_argument("--rounds", default="S=1,M190=3,M=3,L=1", help="rounds per scene, e.g. M=3,L=1")
     parser.add_argument(
-        "--contenders", type=contender_names, default=list(ALL_CONTENDERS), help="contenders on scene M and S"
+        "--contenders", type=contender_names, default=list(ALL_CONTENDERS), help="contenders on every scene but L"
     )
     parser.add_argument(
         "--large-contenders", type=contender_names, default=list(SCALING_CONTENDERS), help="contenders on scene L"
