@@ -17,6 +17,7 @@ from osgeo import gdal
 from bench import ratedistortion
 from bench.measure import MiB
 from bench.orchestration import DESCRIPTIONS, ROOT, S3_CONTENDERS, Run
+from bench.warm import warm_section
 
 
 def median(values: list[float]) -> float:
@@ -200,16 +201,26 @@ def machine() -> dict[str, str]:
     }
 
 
-def render(info: dict[str, str], command: str, table: dict, rd: list[dict[str, Any]], checks: list[dict]) -> str:
+def render(
+    info: dict[str, str],
+    command: str,
+    table: dict,
+    rd: list[dict[str, Any]],
+    checks: list[dict],
+    warm: dict[str, Any] | None = None,
+) -> str:
     parts = [
         f"Machine: {info['cpus']} CPUs ({info['cpu_model']}), {info['ram_gib']} GiB RAM, Linux {info['kernel']}, "
         f"Python {info['python']}, GDAL {info['gdal']} (rio-cogeo: GDAL {info['rasterio_gdal']}); "
         f"{info['date']}; code at {info['git']}.\n\nCommand: `{command}`\n",
-        "Contenders:\n\n" + "\n".join(f"- **{n}**: {d}" for n, d in DESCRIPTIONS.items()) + "\n",
     ]
+    if table:
+        parts.append("Contenders:\n\n" + "\n".join(f"- **{n}**: {d}" for n, d in DESCRIPTIONS.items()) + "\n")
     for scene, rows in table.items():
         parts.append(scene_table(scene, rows))
         parts.append(phase_table(rows))
+    if warm:
+        parts.append(warm_section(warm))
     if rd:
         parts.append("### Rate-distortion on the bundled 8-bit imagery (size / SSIM)\n\n" + rd_table(rd))
     parts.append(
