@@ -3,7 +3,8 @@
 Every scene run is a fresh process, so on a small object the cold start is most of what it measures. A
 Lambda that gets a batch of uploads runs warm after its first object: here each contender's process takes
 every object in turn, and its figure is the median seconds per object from the 2nd object on (the 1st
-pays the cold start; it is reported apart, as `first_object_s`).
+pays what is left of the cold start, its lazy imports and first connections; it is reported apart, as
+`first_object_s`; the imports and construction before it count in the process's wall time only).
 
 - `ours_warm`: our handler built once (`lambda_handler(Pipeline.from_env())`, the environment of `ours`),
   then invoked once per object with a one-record S3 event; its phases per object come from its log lines;
