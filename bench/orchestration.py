@@ -21,7 +21,7 @@ from typing import Any
 
 import boto3
 
-from bench.contenders import REFERENCE_COG_OPTIONS
+from bench.contenders import ALL_THREADS_COG_OPTIONS, REFERENCE_COG_OPTIONS
 from bench.fidelity import has_mask, ssim_against_original
 from bench.measure import Measurement, MiB, run_measured, wait_until_quiet
 from bench.s3local import S3RVER_CREDENTIALS, Endpoint, moto_server, realistic_endpoint
@@ -48,7 +48,21 @@ DEFAULT_GDAL_CACHE_MB = LAMBDA_MEMORY_MB * 5 // 100
 """GDAL's default cache is 5% of RAM: what the other contenders would get in that Lambda (not 5% of this host)."""
 
 
-GDAL_TRANSLATE_OPTIONS = tuple(word for option in REFERENCE_COG_OPTIONS for word in ("-co", option))
+def creation_options(options: tuple[str, ...]) -> tuple[str, ...]:
+    """COG creation options as gdal_translate's arguments (`-co NAME=VALUE` each)."""
+    return tuple(word for option in options for word in ("-co", option))
+
+
+GDAL_TRANSLATE_OPTIONS = creation_options(REFERENCE_COG_OPTIONS)
+GDAL_TRANSLATE_ALL_THREADS_OPTIONS = creation_options(ALL_THREADS_COG_OPTIONS)
+
+
+CLI_CONTENDERS = {
+    "gdal_translate": ("gdal_translate", "-q", "-of", "COG", *GDAL_TRANSLATE_OPTIONS),
+    "gdal_translate_all_threads": ("gdal_translate", "-q", "-of", "COG", *GDAL_TRANSLATE_ALL_THREADS_OPTIONS),
+    "rio_cogeo": (str(VENV_BIN / "rio"), "cogeo", "create", "--quiet", "--cog-profile", "jpeg"),
+}
+"""The command-line contenders: each command is given the local scene and an output path, nothing else."""
 
 
 S3_CONTENDERS = (
@@ -65,6 +79,7 @@ S3_CONTENDERS = (
 
 ALL_CONTENDERS = (
     "gdal_translate",
+    "gdal_translate_all_threads",
     "reference",
     "ours",
     "rio_cogeo",
@@ -74,12 +89,14 @@ ALL_CONTENDERS = (
 )
 
 
-SCALING_CONTENDERS = ("gdal_translate", "reference", "ours", "rio_cogeo", "job")
+SCALING_CONTENDERS = ("gdal_translate", "gdal_translate_all_threads", "reference", "ours", "rio_cogeo", "job")
 
 
 DESCRIPTIONS = {
     "gdal_translate": f"`gdal_translate -of COG {' '.join(GDAL_TRANSLATE_OPTIONS)}` on the local file "
     "(compression alone)",
+    "gdal_translate_all_threads": f"`gdal_translate -of COG {' '.join(GDAL_TRANSLATE_ALL_THREADS_OPTIONS)}` on the "
+    "local file (compression alone, every CPU, AVERAGE overviews as ours)",
     "reference": "reference handler: download, gdal.Translate COG JPEG q75 on 1 thread, upload COG, re-upload "
     "original to GLACIER, delete",
     "ours": "our handler, end to end (default settings: JPEG q75, exact mask; SOURCE_READ=auto)",
@@ -138,30 +155,34 @@ def base_env(endpoint: str) -> dict[str, str]:
     }
 
 
+def default_cache_env(session: Session) -> dict[str, str]:
+    """The environment of the contenders that stand for GDAL alone or the reference: GDAL's default cache as
+    the deployed Lambda would give it."""
+    return {**base_env(session.endpoint.url), "GDAL_CACHEMAX": str(DEFAULT_GDAL_CACHE_MB)}
+
+
+def function_env(session: Session) -> dict[str, str]:
+    """Our function's environment as the stack sets it (default settings), its code from the session's snapshot."""
+    return {
+        **base_env(session.endpoint.url),
+        "OUTPUT_BUCKET": OUTPUT_BUCKET,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(LAMBDA_MEMORY_MB),
+        "POWERTOOLS_METRICS_NAMESPACE": "ImageryArchiveBench",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+        "CPL_VSIL_NETWORK_STATS_ENABLED": "YES",  # GDAL counts its own reads of a streamed original
+        # The snapshot's package comes first on the child's path, ahead of the editable install.
+        "PYTHONPATH": f"{session.out / 'code' / 'lambda_src'}{os.pathsep}{ROOT}",
+    }
+
+
 def command_and_env(name: str, scene: Path, scratch: Path, spec: Path, session: Session) -> tuple[list[str], dict]:
-    env = base_env(session.endpoint.url)
-    if name == "gdal_translate":
-        env["GDAL_CACHEMAX"] = str(DEFAULT_GDAL_CACHE_MB)
-        command = ["gdal_translate", "-q", "-of", "COG", *GDAL_TRANSLATE_OPTIONS]
-        return [*command, str(scene), str(scratch / "out.tif")], env
-    if name == "rio_cogeo":
-        env["GDAL_CACHEMAX"] = str(DEFAULT_GDAL_CACHE_MB)
-        command = [str(VENV_BIN / "rio"), "cogeo", "create", "--quiet", "--cog-profile", "jpeg"]
-        return [*command, str(scene), str(scratch / "out.tif")], env
+    if name in CLI_CONTENDERS:
+        return [*CLI_CONTENDERS[name], str(scene), str(scratch / "out.tif")], default_cache_env(session)
     python = [sys.executable, "-m", "bench.contenders"]
     if name == "reference":
-        env["GDAL_CACHEMAX"] = str(DEFAULT_GDAL_CACHE_MB)
-        return [*python, "reference", str(spec)], env
-    env.update(
-        OUTPUT_BUCKET=OUTPUT_BUCKET,
-        AWS_LAMBDA_FUNCTION_MEMORY_SIZE=str(LAMBDA_MEMORY_MB),
-        POWERTOOLS_METRICS_NAMESPACE="ImageryArchiveBench",
-        POWERTOOLS_METRICS_DISABLED="true",
-        POWERTOOLS_LOG_LEVEL="INFO",
-        CPL_VSIL_NETWORK_STATS_ENABLED="YES",  # GDAL counts its own reads of a streamed original
-        # The snapshot's package comes first on the child's path, ahead of the editable install.
-        PYTHONPATH=f"{session.out / 'code' / 'lambda_src'}{os.pathsep}{ROOT}",
-    )
+        return [*python, "reference", str(spec)], default_cache_env(session)
+    env = function_env(session)
     if name in {"ours_webp", "ours_target_ssim_webp"}:
         env["COMPRESSION"] = "WEBP"
     if name in {"ours_stream", "ours_download"}:
@@ -200,11 +221,11 @@ def run_one(name: str, scene: Path, scene_name: str, number: int, session: Sessi
     kept = session.out / "outputs" / f"{scene_name}-{name}.tif"
     kept.parent.mkdir(parents=True, exist_ok=True)
     if name in S3_CONTENDERS:
-        output_bytes = _check_s3_outcome(session.s3, key, scene.stat().st_size)
+        output_bytes = check_s3_outcome(session.s3, key, scene.stat().st_size)
         if number == 1:
             session.s3.download_file(OUTPUT_BUCKET, cog_key(key), str(kept))
         if name.startswith("ours") or name == "job":
-            notes.update(_handler_log(log))
+            notes.update(next(iter(handler_logs(log)), {}))
         reset(session.endpoint.url)
     else:
         output = scratch / "out.tif"
@@ -227,11 +248,21 @@ def cog_key(key: str) -> str:
 
 
 def put_scene(session: Session, scene: Path, key: str) -> None:
-    """Fresh buckets holding the scene, with a CRC-64/NVME checksum as S3 gives every upload without one
-    (and in the reads server too, on the realistic endpoint)."""
+    """Fresh buckets holding the scene alone."""
+    fresh_buckets(session)
+    upload(session, scene, key)
+
+
+def fresh_buckets(session: Session) -> None:
+    """Empty input and output buckets, nothing left of an earlier run."""
     reset(session.endpoint.url)
     session.s3.create_bucket(Bucket=INPUT_BUCKET)
     session.s3.create_bucket(Bucket=OUTPUT_BUCKET)
+
+
+def upload(session: Session, scene: Path, key: str) -> None:
+    """The file into the input bucket, with a CRC-64/NVME checksum as S3 gives every upload without one
+    (and in the reads server too, on the realistic endpoint)."""
     session.s3.upload_file(str(scene), INPUT_BUCKET, key, ExtraArgs={"ChecksumAlgorithm": "CRC64NVME"})
     if session.endpoint.reads_url:
         reads = boto3.client(
@@ -256,7 +287,7 @@ def original_gets(endpoint: Endpoint, key: str) -> dict[str, float]:
     return {"count": len(sizes), "bytes": sum(sizes), "median_bytes": statistics.median(sizes) if sizes else 0}
 
 
-def _check_s3_outcome(s3: Any, key: str, size: int) -> int:
+def check_s3_outcome(s3: Any, key: str, size: int) -> int:
     """The COG's size, after checking that the original was archived whole into Glacier and deleted."""
     archived = s3.head_object(Bucket=OUTPUT_BUCKET, Key=f"archive/{key}")
     if archived["ContentLength"] != size or archived.get("StorageClass") != "GLACIER":
@@ -268,18 +299,23 @@ def _check_s3_outcome(s3: Any, key: str, size: int) -> int:
     return s3.head_object(Bucket=OUTPUT_BUCKET, Key=cog_key(key))["ContentLength"]
 
 
-def _handler_log(log: Path) -> dict[str, Any]:
-    """Phase times, encoding and the function's own SSIM from the handler's 'Object archived' log line."""
-    for line in log.read_text(errors="replace").splitlines():
-        if line.startswith("{") and '"seconds"' in line:
-            entry = json.loads(line)
-            return {
-                "phases": entry.get("seconds", {}),
-                "encoding": entry.get("encoding"),
-                "source_read": entry.get("source_read"),
-                "function_ssim": entry.get("ssim"),
-            }
-    return {}
+def handler_logs(log: Path) -> list[dict[str, Any]]:
+    """Phase times, encoding and the function's own SSIM from each of the handler's 'Object archived' log
+    lines, in the order of the objects."""
+    entries = [
+        json.loads(line)
+        for line in log.read_text(errors="replace").splitlines()
+        if line.startswith("{") and '"seconds"' in line
+    ]
+    return [
+        {
+            "phases": entry.get("seconds", {}),
+            "encoding": entry.get("encoding"),
+            "source_read": entry.get("source_read"),
+            "function_ssim": entry.get("ssim"),
+        }
+        for entry in entries
+    ]
 
 
 @contextlib.contextmanager

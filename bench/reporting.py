@@ -17,6 +17,7 @@ from osgeo import gdal
 from bench import ratedistortion
 from bench.measure import MiB
 from bench.orchestration import DESCRIPTIONS, ROOT, S3_CONTENDERS, Run
+from bench.warm import warm_section
 
 
 def median(values: list[float]) -> float:
@@ -24,7 +25,8 @@ def median(values: list[float]) -> float:
 
 
 def summarise(runs: list[Run]) -> dict[str, dict[str, dict[str, Any]]]:
-    """Per scene and contender: medians over rounds, and ratios to gdal_translate and to the reference."""
+    """Per scene and contender: medians over rounds, and ratios to gdal_translate (single-threaded and on
+    every CPU) and to the reference."""
     table: dict[str, dict[str, dict[str, Any]]] = {}
     for run in runs:
         row = table.setdefault(run.scene, {}).setdefault(run.contender, {"runs": []})
@@ -71,9 +73,11 @@ def summarise(runs: list[Run]) -> dict[str, dict[str, dict[str, Any]]]:
                 gdal_gets=first.measurement.reported.get("gdal_gets"),
             )
         base = rows.get("gdal_translate")
+        all_threads = rows.get("gdal_translate_all_threads")
         reference = rows.get("reference")
         for row in rows.values():
             row["wall_vs_gdal_translate"] = row["wall_s"] / base["wall_s"] if base else None
+            row["wall_vs_gdal_translate_all_threads"] = row["wall_s"] / all_threads["wall_s"] if all_threads else None
             row["wall_vs_reference"] = row["wall_s"] / reference["wall_s"] if reference else None
             row["size_vs_reference"] = row["output_bytes"] / reference["output_bytes"] if reference else None
     return table
@@ -87,9 +91,10 @@ def fmt_bytes(value: float | None) -> str:
 
 def scene_table(scene: str, rows: dict[str, dict[str, Any]]) -> str:
     header = (
-        "| contender | rounds | wall s: median (each) | x gdal_translate | x reference | CPU s | S3 server CPU s | "
-        "others' CPU s | peak RSS MiB | moved through function | peak /tmp MiB | output | SSIM | mask |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "| contender | rounds | wall s: median (each) | x gdal_translate | x gdal_translate_all_threads | "
+        "x reference | CPU s | S3 server CPU s | others' CPU s | peak RSS MiB | moved through function | "
+        "peak /tmp MiB | output | SSIM | mask |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     lines = []
     for name, row in rows.items():
@@ -102,7 +107,8 @@ def scene_table(scene: str, rows: dict[str, dict[str, Any]]) -> str:
         ratio = lambda value: f"{value:.2f}" if value is not None else "-"  # noqa: E731
         lines.append(
             f"| {name} | {row['rounds']} | {row['wall_s']:.1f} ({', '.join(f'{w:.1f}' for w in row['wall_all_s'])}) | "
-            f"{ratio(row['wall_vs_gdal_translate'])} | {ratio(row['wall_vs_reference'])} | {row['cpu_s']:.1f} | "
+            f"{ratio(row['wall_vs_gdal_translate'])} | {ratio(row['wall_vs_gdal_translate_all_threads'])} | "
+            f"{ratio(row['wall_vs_reference'])} | {row['cpu_s']:.1f} | "
             f"{row['server_cpu_s']:.1f} | {row['other_cpu_s']:.1f} | "
             f"{row['peak_rss_mib']:.0f} (max {row['peak_rss_max_mib']:.0f}) | {moved} | {row['peak_tmp_mib']:.0f} | "
             f"{fmt_bytes(row['output_bytes'])} | {row['ssim']:.4f} | {'exact' if row['mask'] else 'no'} |"
@@ -195,16 +201,26 @@ def machine() -> dict[str, str]:
     }
 
 
-def render(info: dict[str, str], command: str, table: dict, rd: list[dict[str, Any]], checks: list[dict]) -> str:
+def render(
+    info: dict[str, str],
+    command: str,
+    table: dict,
+    rd: list[dict[str, Any]],
+    checks: list[dict],
+    warm: dict[str, Any] | None = None,
+) -> str:
     parts = [
         f"Machine: {info['cpus']} CPUs ({info['cpu_model']}), {info['ram_gib']} GiB RAM, Linux {info['kernel']}, "
         f"Python {info['python']}, GDAL {info['gdal']} (rio-cogeo: GDAL {info['rasterio_gdal']}); "
         f"{info['date']}; code at {info['git']}.\n\nCommand: `{command}`\n",
-        "Contenders:\n\n" + "\n".join(f"- **{n}**: {d}" for n, d in DESCRIPTIONS.items()) + "\n",
     ]
+    if table:
+        parts.append("Contenders:\n\n" + "\n".join(f"- **{n}**: {d}" for n, d in DESCRIPTIONS.items()) + "\n")
     for scene, rows in table.items():
         parts.append(scene_table(scene, rows))
         parts.append(phase_table(rows))
+    if warm:
+        parts.append(warm_section(warm))
     if rd:
         parts.append("### Rate-distortion on the bundled 8-bit imagery (size / SSIM)\n\n" + rd_table(rd))
     parts.append(

@@ -4,9 +4,9 @@ A scene is a mosaic of `sample_data/RGB.byte.tif` (791 x 718, 3 bands, nodata co
 other column of tiles is mirrored left-right and every other row top-bottom, so each seam joins a
 tile to its own mirror image and the mosaic has no artificial edges. It is written as a tiled
 (512 x 512), pixel-interleaved, uncompressed GeoTIFF with nodata 0: the plain GeoTIFF that ground
-segments and the reference design's blog post start from, and whose size is exactly its pixel count
-x 3 bytes. It is written one row of tiles at a time, so building it needs about 50 MB of memory
-however large it is.
+segments and the reference design's blog post start from, and whose size is its pixel count x 3 bytes
+(plus the padding of its edge tiles to 512 pixels). It is written one row of tiles at a time, so building
+it needs about 50 MB of memory however large it is.
 
 The same mosaic in the other layouts and formats the function takes (`FORMAT_VARIANTS`: a striped
 GeoTIFF, an uncompressed NITF, a JPEG 2000) measures how each reads over HTTP.
@@ -56,6 +56,7 @@ as distributed imagery (Sentinel-2) is."""
 
 SCENES = {
     "S": SceneSpec("S", 3, 3),  # 2373 x 2154, 15 MB: the smoke test's size
+    "M190": SceneSpec("M190", 10, 11),  # 7910 x 7898, 187 MB of pixels, 201 MB (192 MiB) with its edge tiles
     "M": SceneSpec("M", 13, 14),  # 10283 x 10052, 310 MB: "a few hundred MB"
     "L": SceneSpec("L", 26, 28),  # 20566 x 20104, 1240 MB: 4x the pixels of M
     **{f"S-{variant}": SceneSpec(f"S-{variant}", 3, 3, variant) for variant in FORMAT_VARIANTS},
