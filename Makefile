@@ -56,6 +56,6 @@ deploy: setup
 	BUILDX_NO_DEFAULT_ATTESTATIONS=1 node_modules/.bin/cdk deploy $(CDK_ARGS)
 
 ## The performance benchmark: our function against the reference design (the AWS blog's handler),
-## gdal_translate and rio-cogeo (about 20 minutes; see BENCHMARKS.md). BENCH_ARGS="--scenes S" is quick.
+## gdal_translate and rio-cogeo (about an hour; see BENCHMARKS.md). BENCH_ARGS="--scenes S" is quick.
 bench: setup
 	$(PY) -m bench.run $(BENCH_ARGS)
