@@ -31,6 +31,8 @@ of the two to the image's own SSIM, and TARGET_SSIM asks a large image for a hig
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,6 +54,8 @@ FRACTION_PREVIEW = 256
 """Long side of the mask read (from the COG's mask overviews) that estimates the valid fraction."""
 CHUNK_VALUES = 1024 * 1024
 """Values of one band stack scored at once: about 40 MB of float32 temporaries."""
+SCORING_THREADS = min(2, os.cpu_count() or 1)
+"""Chunks scored at once (NumPy lets go of the GIL in its array loops); each holds its own temporaries."""
 BYTE_RANGE = 255.0
 K1, K2 = 0.01, 0.03
 """scikit-image's SSIM constants (and Wang et al.'s)."""
@@ -208,13 +212,21 @@ def sampled_ssim(
     compressed = gdal.Open(compressed_path)
     fraction = valid_fraction(compressed)
     layout = window_layout(compressed.RasterXSize, compressed.RasterYSize, fraction)
-    if original_windows is None or layout != window_layout(layout.width, layout.height):
-        original_windows = read_windows(gdal.Open(original_path), layout, list(bands))
-    every_band = list(range(1, compressed.RasterCount + 1))
-    after = read_windows(compressed, layout, every_band)
-    valid = read_windows(compressed.GetRasterBand(1).GetMaskBand(), layout) > 0
+    with ThreadPoolExecutor(2, thread_name_prefix="ssim-read") as readers:  # a GDAL dataset per thread
+        mask = readers.submit(_mask_windows, compressed_path, layout)
+        if original_windows is None or layout != window_layout(layout.width, layout.height):
+            original = readers.submit(read_windows, gdal.Open(original_path), layout, list(bands))
+            original_windows = original.result()
+        after = read_windows(compressed, layout, list(range(1, compressed.RasterCount + 1)))
+        valid = mask.result() > 0
     scores, scored = _score(_by_window(original_windows, layout), _by_window(after, layout), _by_window(valid, layout))
     return SsimEstimate(scores, _method(layout, scored, fraction))
+
+
+def _mask_windows(path: str, layout: WindowLayout) -> np.ndarray:
+    """The windows of the mask of the dataset at `path`, opened here: a GDAL dataset serves one thread at a time."""
+    dataset = gdal.Open(path)  # held while its mask band is read
+    return read_windows(dataset.GetRasterBand(1).GetMaskBand(), layout)
 
 
 def valid_fraction(dataset: gdal.Dataset) -> float:
@@ -243,23 +255,40 @@ def _score(before: np.ndarray, after: np.ndarray, valid: np.ndarray) -> tuple[fl
     interior = (slice(None), 0, slice(HALO, valid.shape[2] - HALO), slice(HALO, valid.shape[3] - HALO))
     keep = valid[interior].any(axis=(1, 2))
     before, after, valid = before[keep], after[keep], valid[keep]
-    planes = before.shape[1]
-    sums, changed = np.zeros(planes), np.zeros(planes, dtype=bool)
-    counted = 0
-    chunk = max(1, CHUNK_VALUES // max(1, before[0].size))
-    for start in range(0, len(before), chunk):
-        window = slice(start, start + chunk)
-        inside = valid[window][interior]
-        original, compressed = before[window], after[window]
-        x, y = (np.where(valid[window], pixels, 0).astype(np.float32) for pixels in (original, compressed))
-        ssim = _ssim_map(x, y)
-        sums += np.einsum("npij,nij->p", ssim, inside, dtype=np.float64)
-        inner = (slice(None), slice(None), *interior[2:])
-        changed |= ((original[inner] != compressed[inner]) & inside[:, np.newaxis]).any(axis=(0, 2, 3))
-        counted += int(inside.sum())
+    if not len(before):
+        return 1.0, 0
+    chunk = max(1, min(CHUNK_VALUES // before[0].size, math.ceil(len(before) / SCORING_THREADS)))
+    starts = range(0, len(before), chunk)
+    with ThreadPoolExecutor(SCORING_THREADS, thread_name_prefix="ssim") as scorers:
+        parts = list(
+            scorers.map(lambda start: _score_chunk(*(a[start : start + chunk] for a in (before, after, valid))), starts)
+        )
+    counted = sum(part.counted for part in parts)
     if not counted:
         return 1.0, 0
+    sums = np.sum([part.sums for part in parts], axis=0)
+    changed = np.logical_or.reduce([part.changed for part in parts])
     return float(np.mean(np.where(changed, sums / counted, 1.0))), counted
+
+
+@dataclass(frozen=True)
+class _ChunkScore:
+    sums: np.ndarray
+    """Per band, the SSIM summed over the chunk's valid scored pixels."""
+    changed: np.ndarray
+    """Per band, whether any of those pixels changed."""
+    counted: int
+
+
+def _score_chunk(original: np.ndarray, compressed: np.ndarray, valid: np.ndarray) -> _ChunkScore:
+    """One chunk of windows scored: what `_score` adds up."""
+    interior = (slice(None), 0, slice(HALO, valid.shape[2] - HALO), slice(HALO, valid.shape[3] - HALO))
+    inside = valid[interior]
+    x, y = (np.where(valid, pixels, 0).astype(np.float32) for pixels in (original, compressed))
+    sums = np.einsum("npij,nij->p", _ssim_map(x, y), inside, dtype=np.float64)
+    inner = (slice(None), slice(None), *interior[2:])
+    changed = ((original[inner] != compressed[inner]) & inside[:, np.newaxis]).any(axis=(0, 2, 3))
+    return _ChunkScore(sums, changed, int(inside.sum()))
 
 
 def _ssim_map(x: np.ndarray, y: np.ndarray, data_range: float = BYTE_RANGE) -> np.ndarray:
