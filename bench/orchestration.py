@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import shutil
+import socket
 import statistics
 import sys
 import time
@@ -133,6 +134,8 @@ class Session:
     quiet_wait_s: float = 30.0
     target_ssim: dict[str, float] = field(default_factory=dict)
     """The reference's SSIM per scene, the TARGET_SSIM of the target-quality contenders."""
+    xray_daemon: str | None = None
+    """host:port where our function's contenders send X-Ray segments (`traced`); None: tracing off."""
 
 
 def snapshot_function_code(out: Path) -> Path:
@@ -173,7 +176,30 @@ def function_env(session: Session) -> dict[str, str]:
         "CPL_VSIL_NETWORK_STATS_ENABLED": "YES",  # GDAL counts its own reads of a streamed original
         # The snapshot's package comes first on the child's path, ahead of the editable install.
         "PYTHONPATH": f"{session.out / 'code' / 'lambda_src'}{os.pathsep}{ROOT}",
+        **(lambda_tracing_env(session.xray_daemon, session.out) if session.xray_daemon else {}),
     }
+
+
+def lambda_tracing_env(daemon: str, out: Path) -> dict[str, str]:
+    """What Lambda gives a function with active tracing: Powertools' Tracer turns on (it is off outside Lambda),
+    patches botocore, and every object and step is a segment sent to `daemon` over UDP, as in the deployed function."""
+    return {
+        "LAMBDA_TASK_ROOT": str(out / "code" / "lambda_src"),
+        "AWS_LAMBDA_FUNCTION_NAME": "imagery-archive-bench",
+        "_X_AMZN_TRACE_ID": "Root=1-6753a1b2-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1",
+        "AWS_XRAY_DAEMON_ADDRESS": daemon,
+    }
+
+
+@contextlib.contextmanager
+def xray_daemon(traced: bool) -> Iterator[str | None]:
+    """A UDP port standing in for the X-Ray daemon (segments are received by the kernel and dropped), or None."""
+    if not traced:
+        yield None
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        yield f"127.0.0.1:{listener.getsockname()[1]}"
 
 
 def command_and_env(name: str, scene: Path, scratch: Path, spec: Path, session: Session) -> tuple[list[str], dict]:
@@ -189,6 +215,8 @@ def command_and_env(name: str, scene: Path, scratch: Path, spec: Path, session: 
         env["SOURCE_READ"] = name.removeprefix("ours_")
     if name.startswith("ours_target_ssim"):
         env["TARGET_SSIM"] = f"{session.target_ssim[scene.name]:.4f}"
+    if name == "job":
+        env["POWERTOOLS_TRACE_DISABLED"] = "true"  # as the stack sets it: Fargate has no X-Ray daemon
     return [*python, "job" if name == "job" else "ours", str(spec)], env
 
 

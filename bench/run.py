@@ -31,6 +31,7 @@ from bench.orchestration import (
     endpoint_for,
     run_scenes,
     snapshot_function_code,
+    xray_daemon,
 )
 from bench.reporting import machine, render, summarise
 from bench.verdicts import verdicts
@@ -74,6 +75,11 @@ def parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--skip-rate-distortion", action="store_true")
     parser.add_argument(
+        "--traced",
+        action="store_true",
+        help="run our function's contenders with X-Ray tracing on, as in Lambda with active tracing",
+    )
+    parser.add_argument(
         "--warm-objects",
         type=warm_object_count,
         default=WarmPlan.objects,
@@ -105,9 +111,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     started = time.perf_counter()
     info = machine()
     snapshot_function_code(out)
-    with endpoint_for(args, out) as endpoint:
+    with endpoint_for(args, out) as endpoint, xray_daemon(args.traced) as daemon:
         s3 = s3_client({**FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint.url})
-        session = Session(out, endpoint, s3, args.quiet_wait)
+        session = Session(out, endpoint, s3, args.quiet_wait, xray_daemon=daemon)
         runs = [] if args.only_warm else run_scenes(args, session, started)
         plan = WarmPlan(args.warm_objects, args.warm_rounds)
         warm = run_warm(plan, session, started) if plan.objects else None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import subprocess
 import sys
 
@@ -222,3 +224,27 @@ def test_the_warm_scenario_needs_two_objects_or_none():
     assert bench_run.parser().parse_args(["--warm-objects", "0"]).warm_objects == 0
     with pytest.raises(SystemExit):
         bench_run.parser().parse_args(["--warm-objects", "1"])
+
+
+def test_traced_our_function_sends_a_segment_per_object_as_in_lambda_with_active_tracing(tmp_path):
+    snapshot_function_code(tmp_path)
+    plan = WarmPlan(objects=2, rounds=1, pixels=512, mosaic=SCENES["S"])
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as daemon,
+        moto_server(VENV_BIN, tmp_path / "logs" / "moto_server.log", tmp_path / "moto_tmp") as (url, pid),
+    ):
+        daemon.bind(("127.0.0.1", 0))
+        daemon.settimeout(0.5)
+        s3 = s3_client({**FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": url})
+        address = f"127.0.0.1:{daemon.getsockname()[1]}"
+        session = Session(tmp_path, Endpoint(url, (pid,)), s3, quiet_wait_s=0, xray_daemon=address)
+        run_warm(plan, session, started=0.0)
+        segments = []
+        with contextlib.suppress(TimeoutError):
+            while True:
+                segments.append(json.loads(daemon.recv(65_536).decode().split("\n", 1)[1]))
+    objects = [segment for segment in segments if segment.get("name") == "object"]
+    assert len(objects) == 2, "one span per object archived by ours_warm"
+    assert {segment["annotations"]["outcome"] for segment in objects} == {"archived"}
+    _, job_env = command_and_env("job", tmp_path / "x.tif", tmp_path, tmp_path / "spec.json", session)
+    assert job_env["POWERTOOLS_TRACE_DISABLED"] == "true", "the large-scene job is never traced (no daemon on Fargate)"
