@@ -209,7 +209,8 @@ def sampled_ssim(
 
     `original_windows` are the original's pixels kept as `KeptWindows` kept them, which spare reading it again.
     """
-    compressed = gdal.Open(compressed_path)
+    # The COG's tiles each lattice row spans are decoded on every CPU (GTiff's NUM_THREADS open option).
+    compressed = gdal.OpenEx(compressed_path, gdal.OF_RASTER, open_options=["NUM_THREADS=ALL_CPUS"])
     fraction = valid_fraction(compressed)
     layout = window_layout(compressed.RasterXSize, compressed.RasterYSize, fraction)
     with ThreadPoolExecutor(2, thread_name_prefix="ssim-read") as readers:  # a GDAL dataset per thread
