@@ -9,6 +9,7 @@ ours. One test runs the real interleaving of two processes.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 from functools import partial
@@ -131,6 +132,35 @@ def test_a_cog_published_meanwhile_under_the_usual_key_sends_ours_to_the_alterna
     assert report.output.key == "output/d/x.ntf.tif"
     assert buckets.client.get_object(Bucket=buckets.output, Key="output/d/x.tif")["Body"].read() == b"II*\x00theirs"
     assert head(buckets, "output/d/x.ntf.tif")["Metadata"]["source-key"] == quote("d/x.ntf")
+
+
+def test_a_cog_moved_to_the_alternate_key_as_it_uploads_gets_its_item_there(buckets, tmp_path):
+    """The Item is built while the COG uploads; a COG that had to move meanwhile is described for where it went."""
+    from imagery_archive.catalogue.item import describe_scene  # noqa: PLC0415
+
+    source = upload(buckets, "d/x.ntf", SHARED_STEM["d/x.ntf"])
+    theirs = {"source-bucket": buckets.input, "source-key": "d/x.tif"}
+
+    def another_run_publishes_first(src, dst, **options):
+        result = COMPRESS(src, dst, **options)
+        buckets.client.put_object(Bucket=buckets.output, Key="output/d/x.tif", Body=b"II*\x00theirs", Metadata=theirs)
+        return result
+
+    report = archive_object(
+        source,
+        ImageryStore(buckets.client),
+        Destinations(buckets.output),
+        another_run_publishes_first,
+        str(tmp_path),
+        describe_scene=describe_scene,
+    )
+
+    assert report.output.key == "output/d/x.ntf.tif"
+    assert "output/d/x.json" not in buckets.keys(buckets.output), "their Item is left to their own run"
+    item = json.loads(buckets.client.get_object(Bucket=buckets.output, Key="output/d/x.ntf.json")["Body"].read())
+    assert item["assets"]["data"]["href"].endswith("x.ntf.tif")
+    assert "output/d/x.ntf.png" in buckets.keys(buckets.output)
+    assert buckets.keys(buckets.input) == [], "archived, verified and deleted"
 
 
 def test_a_412_on_replacing_our_own_cog_re_places_and_retries(buckets, tmp_path):

@@ -227,26 +227,27 @@ class _Steps:
     def _describe(
         self, helpers: ThreadPoolExecutor, proof: ArchiveProof, compressed: Path
     ) -> Future[_Described] | None:
-        """The Item and thumbnail of the COG just made, for where it goes now, built in `helpers`; None
-        without `describe_scene` or for a superseded version (the newer upload's COG keeps its own)."""
-        report, describe = self.report, self.describe_scene
-        if describe is None or report.superseded:
+        """`_described`, started in `helpers`; None without `describe_scene` or for a superseded version (the
+        newer upload's COG keeps its own)."""
+        if self.describe_scene is None or self.report.superseded:
             return None
+        return helpers.submit(self._described, proof, compressed)
+
+    def _described(self, proof: ArchiveProof, compressed: Path) -> _Described:
+        """The Item and thumbnail of the COG just made, for where it goes as this starts (`report.output`)."""
+        report, describe = self.report, self.describe_scene
+        assert describe is not None
         assert report.compression is not None  # the COG was just compressed
         assert report.read is not None
         metadata = output_metadata(
             self.source, self.original, proof, report.read, report.compression, report.archived_copy
         )
-        output, archived_copy = report.output, report.archived_copy
-
-        def describe_fresh() -> _Described:
-            with report.phase("describe"):
-                files = scene_files(
-                    output, archived_copy, self.original, compressed, metadata, self.destinations, describe
-                )
-            return _Described(output, files)
-
-        return helpers.submit(describe_fresh)
+        output = report.output
+        with report.phase("describe"):
+            files = scene_files(
+                output, report.archived_copy, self.original, compressed, metadata, self.destinations, describe
+            )
+        return _Described(output, files)
 
     def _publish_scene(
         self,
@@ -275,10 +276,7 @@ class _Steps:
                 return
             scene = described.result()
             if scene.output != report.output:
-                with ThreadPoolExecutor(1) as helper:
-                    again = self._describe(helper, proof, compressed)
-                    assert again is not None
-                    scene = again.result()
+                scene = self._described(proof, compressed)
             publish_scene(report.output, self.original, scene.files, self.store, self.destinations)
 
 
