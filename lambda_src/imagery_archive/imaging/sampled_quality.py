@@ -213,19 +213,26 @@ def sampled_ssim(
     compressed = gdal.OpenEx(compressed_path, gdal.OF_RASTER, open_options=["NUM_THREADS=ALL_CPUS"])
     fraction = valid_fraction(compressed)
     layout = window_layout(compressed.RasterXSize, compressed.RasterYSize, fraction)
+    kept = original_windows is not None and layout == window_layout(layout.width, layout.height)
     with ThreadPoolExecutor(2, thread_name_prefix="ssim-read") as readers:  # a GDAL dataset per thread
         mask = readers.submit(_mask_windows, compressed_path, layout)
-        if original_windows is None or layout != window_layout(layout.width, layout.height):
-            original = readers.submit(read_windows, gdal.Open(original_path), layout, list(bands))
-            original_windows = original.result()
+        original = None if kept else readers.submit(_windows_of, original_path, layout, list(bands))
         after = read_windows(compressed, layout, list(range(1, compressed.RasterCount + 1)))
         valid = mask.result() > 0
+        if original is not None:
+            original_windows = original.result()
+    assert original_windows is not None
     scores, scored = _score(_by_window(original_windows, layout), _by_window(after, layout), _by_window(valid, layout))
     return SsimEstimate(scores, _method(layout, scored, fraction))
 
 
+def _windows_of(path: str, layout: WindowLayout, bands: list[int]) -> np.ndarray:
+    """The windows of the `bands` of the dataset at `path`, opened here: a GDAL dataset serves one thread at a time."""
+    return read_windows(gdal.Open(path), layout, bands)
+
+
 def _mask_windows(path: str, layout: WindowLayout) -> np.ndarray:
-    """The windows of the mask of the dataset at `path`, opened here: a GDAL dataset serves one thread at a time."""
+    """The windows of the mask of the dataset at `path`, opened here (see `_windows_of`)."""
     dataset = gdal.Open(path)  # held while its mask band is read
     return read_windows(dataset.GetRasterBand(1).GetMaskBand(), layout)
 
@@ -253,8 +260,7 @@ def _score(before: np.ndarray, after: np.ndarray, valid: np.ndarray) -> tuple[fl
     A band whose valid scored pixels are all unchanged scores 1.0, as in the full measure; so does an
     image without valid pixels.
     """
-    interior = (slice(None), 0, slice(HALO, valid.shape[2] - HALO), slice(HALO, valid.shape[3] - HALO))
-    keep = valid[interior].any(axis=(1, 2))
+    keep = valid[_interior(valid)].any(axis=(1, 2))
     before, after, valid = before[keep], after[keep], valid[keep]
     if not len(before):
         return 1.0, 0
@@ -281,9 +287,14 @@ class _ChunkScore:
     counted: int
 
 
+def _interior(valid: np.ndarray) -> tuple[slice, int, slice, slice]:
+    """Where `valid` (windows x 1 x rows x cols) holds the scored pixels: every window without its halo."""
+    return (slice(None), 0, slice(HALO, valid.shape[2] - HALO), slice(HALO, valid.shape[3] - HALO))
+
+
 def _score_chunk(original: np.ndarray, compressed: np.ndarray, valid: np.ndarray) -> _ChunkScore:
     """One chunk of windows scored: what `_score` adds up."""
-    interior = (slice(None), 0, slice(HALO, valid.shape[2] - HALO), slice(HALO, valid.shape[3] - HALO))
+    interior = _interior(valid)
     inside = valid[interior]
     x, y = (np.where(valid, pixels, 0).astype(np.float32) for pixels in (original, compressed))
     sums = np.einsum("npij,nij->p", _ssim_map(x, y), inside, dtype=np.float64)
