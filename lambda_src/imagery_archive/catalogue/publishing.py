@@ -72,7 +72,7 @@ def publish_scene(
     The Collection grows, and the thumbnail is written, at once; the Item last, so whoever finds it finds
     its Collection covering it and its thumbnail in place.
     """
-    version = {"source-etag": original.etag.strip('"')}
+    version = _version_of(original)
     _check_cog_is_ours(output, version, store)
     item = json.loads(files.item.read_text())
     with ThreadPoolExecutor(1) as helper:
@@ -96,7 +96,7 @@ def publish_reused_scene(
     """Write the Item and thumbnail of a COG an earlier delivery published, unless its Item for this version
     is already there: the COG is downloaded to `scratch` and described from its own metadata."""
     existing = store.head(item_location(output))
-    if existing is not None and existing.metadata.get("source-etag") == original.etag.strip('"'):
+    if existing is not None and existing.metadata.get("source-etag") == _version_of(original)["source-etag"]:
         return
     published = store.head(output)
     if published is None:
@@ -105,6 +105,11 @@ def publish_reused_scene(
     store.download(output, published, compressed)
     files = scene_files(output, archived_copy, original, compressed, published.metadata, destinations, describe)
     publish_scene(output, original, files, store, destinations)
+
+
+def _version_of(original: StoredObject) -> dict[str, str]:
+    """The metadata naming the original's version, which the COG, its Item and its thumbnail carry."""
+    return {"source-etag": original.etag.strip('"')}
 
 
 def _check_cog_is_ours(output: ObjectLocation, version: Mapping[str, str], store: ImageryStore) -> None:
